@@ -1,0 +1,167 @@
+/**
+ * Reads the YAML configuration: parse, substitute `${NAME}` from the
+ * environment, validate against the schema with defaults, cross-check, and
+ * resolve relative paths against the file's directory. Every problem is
+ * collected and thrown together as one ConfigError with paths and lines.
+ */
+import { readFile } from 'node:fs/promises'
+import { hostname } from 'node:os'
+import { dirname, resolve } from 'node:path'
+import { Ajv } from 'ajv'
+import type { ErrorObject } from 'ajv'
+import { isScalar, LineCounter, parseDocument, visit } from 'yaml'
+import type { Document } from 'yaml'
+import { parseListenAddress } from '../server/index.js'
+import { ConfigError } from './config-error.js'
+import type { ConfigProblem } from './config-error.js'
+import { configSchema } from './schema.js'
+import type { SteerdnsConfig } from './schema.js'
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true })
+const validate = ajv.compile(configSchema)
+
+export interface ParseConfigOptions {
+  /** Shown in problems; relative paths resolve against its directory. */
+  readonly file: string
+  readonly env: NodeJS.ProcessEnv
+}
+
+/** Reads and parses a config file. Throws ConfigError (STEER_ERR_CONFIG_INVALID) listing every problem. */
+export async function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Promise<SteerdnsConfig> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    throw new ConfigError([{ path: '', message: `cannot read: ${(err as Error).message}`, file, line: undefined }])
+  }
+  return parseConfigText(text, { file, env })
+}
+
+/** Parses config text. Throws ConfigError listing every problem; never partially applies. */
+export function parseConfigText(text: string, opts: ParseConfigOptions): SteerdnsConfig {
+  const lineCounter = new LineCounter()
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false })
+  const problems: ConfigProblem[] = []
+  const at = (offset: number | undefined): number | undefined =>
+    offset === undefined ? undefined : lineCounter.linePos(offset).line
+  for (const e of doc.errors) {
+    problems.push({ path: '', message: e.message.split('\n')[0] ?? e.message, file: opts.file, line: e.linePos?.[0].line })
+  }
+  if (problems.length > 0) throw new ConfigError(problems)
+
+  substituteEnv(doc, opts.env, (message, offset) => problems.push({ path: '', message, file: opts.file, line: at(offset) }))
+  const data: unknown = doc.toJS() ?? {}
+  if (!validate(data)) {
+    for (const e of validate.errors ?? []) {
+      const segments = errorPath(e)
+      problems.push({ path: formatPath(segments), message: errorMessage(e), file: opts.file, line: at(nodeOffset(doc, segments)) })
+    }
+    throw new ConfigError(problems)
+  }
+  const raw = data as Record<string, unknown>
+  const config = finish(raw as unknown as SteerdnsConfig, opts.file)
+  for (const p of crossCheck(config)) problems.push({ ...p, file: opts.file, line: at(nodeOffset(doc, pathSegments(p.path))) })
+  if (problems.length > 0) throw new ConfigError(problems)
+  return config
+}
+
+/** The configuration with only defaults (what `--zone` and `--listen` without `--config` start from). */
+export function defaultConfig(): SteerdnsConfig {
+  return parseConfigText('{}', { file: '<defaults>', env: {} })
+}
+
+function finish(config: SteerdnsConfig, file: string): SteerdnsConfig {
+  const base = dirname(resolve(file))
+  return {
+    ...config,
+    identity: config.identity ?? hostname(),
+    zones: config.zones.map((z) => ({ origin: normalizeOrigin(z.origin), file: resolve(base, z.file) })),
+  }
+}
+
+/** Zone origins in the internal form: lowercase, no trailing dot ("." is the root, ""). */
+export function normalizeOrigin(origin: string): string {
+  const lower = origin.toLowerCase()
+  return lower === '.' ? '' : lower.replace(/\.$/, '')
+}
+
+function crossCheck(config: SteerdnsConfig): Omit<ConfigProblem, 'file' | 'line'>[] {
+  const problems: Omit<ConfigProblem, 'file' | 'line'>[] = []
+  config.listen.forEach((l, i) => {
+    try {
+      parseListenAddress(l)
+    } catch (err) {
+      problems.push({ path: `listen[${i}]`, message: (err as Error).message })
+    }
+  })
+  const seen = new Map<string, number>()
+  config.zones.forEach((z, i) => {
+    const first = seen.get(z.origin)
+    if (first !== undefined) problems.push({ path: `zones[${i}].origin`, message: `zone ${z.origin} is already defined at zones[${first}]` })
+    else seen.set(z.origin, i)
+  })
+  return problems
+}
+
+/** `${NAME}` in any string value becomes the variable's value; an unset one is a problem. */
+function substituteEnv(doc: Document, env: NodeJS.ProcessEnv, report: (message: string, offset: number | undefined) => void): void {
+  visit(doc, {
+    Scalar(_key, node) {
+      if (typeof node.value !== 'string' || !node.value.includes('${')) return
+      node.value = node.value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => {
+        const value = env[name]
+        if (value === undefined) {
+          report(`environment variable ${name} is not set`, node.range?.[0])
+          return ''
+        }
+        return value
+      })
+    },
+  })
+}
+
+function errorPath(e: ErrorObject): (string | number)[] {
+  const segments = pathSegmentsFromPointer(e.instancePath)
+  if (e.keyword === 'additionalProperties') segments.push(String(e.params['additionalProperty']))
+  if (e.keyword === 'required') segments.push(String(e.params['missingProperty']))
+  return segments
+}
+
+function errorMessage(e: ErrorObject): string {
+  if (e.keyword === 'additionalProperties') return 'unknown key'
+  if (e.keyword === 'required') return 'is required'
+  if (e.keyword === 'enum') return `must be one of ${(e.params['allowedValues'] as unknown[]).join(', ')}`
+  if (e.keyword === 'pattern' && e.instancePath.startsWith('/listen')) return 'must be HOST:PORT (IPv6 as [::1]:53)'
+  return e.message ?? 'is invalid'
+}
+
+function pathSegmentsFromPointer(pointer: string): (string | number)[] {
+  if (pointer === '') return []
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^\d+$/.test(s) ? Number(s) : s))
+}
+
+function pathSegments(path: string): (string | number)[] {
+  return [...path.matchAll(/([^.[\]]+)|\[(\d+)\]/g)].map((m) => (m[2] !== undefined ? Number(m[2]) : (m[1] as string)))
+}
+
+/** `zones[1].file` from segments. */
+export function formatPath(segments: readonly (string | number)[]): string {
+  return segments.map((s, i) => (typeof s === 'number' ? `[${s}]` : i === 0 ? s : `.${s}`)).join('')
+}
+
+/** Source offset of the deepest node that exists along the path (a missing key points at its parent). */
+function nodeOffset(doc: Document, segments: readonly (string | number)[]): number | undefined {
+  for (let n = segments.length; n >= 0; n--) {
+    const node = doc.getIn(segments.slice(0, n), true)
+    if (node && typeof node === 'object' && 'range' in node) {
+      const range = (node as { range?: [number, number, number] }).range
+      if (range) return range[0]
+    }
+    if (isScalar(node) && node.range) return node.range[0]
+  }
+  return undefined
+}

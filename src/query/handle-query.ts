@@ -1,0 +1,153 @@
+/**
+ * The query pipeline: decode → (CHAOS | zone lookup) → encode. Synchronous and
+ * stateless apart from the snapshot it reads at the start of each query, so a
+ * reload swapping the snapshot never affects a query half-way through. It never
+ * throws: an unexpected exception is counted and answered SERVFAIL.
+ */
+import { clientSubnetOption, decodeQuery, encodeResponse, nsidOption, RCODE, RRCLASS, RRTYPE } from '../wire/index.js'
+import type { EdnsOption, Query, QueryEdns, ResourceRecord, Response, ResponseEdns } from '../wire/index.js'
+import { lookup } from '../zone/index.js'
+import type { LookupResult, ZoneSet } from '../zone/index.js'
+import { bump } from '../telemetry/index.js'
+import type { QueryCounters } from '../telemetry/index.js'
+import type { ChaosRecords } from './chaos.js'
+
+export type Transport = 'udp' | 'tcp'
+
+/** Everything the handler reads; `zones()` returns the current snapshot. */
+export interface QueryHandlerDeps {
+  readonly zones: () => ZoneSet
+  readonly chaos: ChaosRecords
+  /** NSID payload (RFC 5001), undefined to never send one. */
+  readonly nsid: Uint8Array | undefined
+  /** Largest UDP response we send whatever the client advertises (RFC 6891 section 6.2.5; 1232 per DNS flag day 2020). */
+  readonly maxUdpResponseBytes: number
+  readonly counters: QueryCounters
+}
+
+/** Answers one message; undefined means send nothing. Never throws. */
+export type QueryHandler = (message: Uint8Array, transport: Transport) => Uint8Array | undefined
+
+/** The UDP size we advertise in our OPT record. */
+const ADVERTISED_UDP_BYTES = 1232
+/** Classic DNS limit without EDNS (RFC 1035 section 4.2.1). */
+const PLAIN_UDP_BYTES = 512
+const TCP_MAX_BYTES = 65535
+
+const EMPTY: LookupResult = {
+  rcode: RCODE.NOERROR,
+  authoritative: true,
+  answer: [],
+  authority: [],
+  additional: [],
+  requiredAdditional: 0,
+}
+
+/** Builds the handler. Pure composition; reads config once here, not per query. */
+export function createQueryHandler(deps: QueryHandlerDeps): QueryHandler {
+  return (message, transport) => {
+    try {
+      return handle(deps, message, transport)
+    } catch {
+      deps.counters.internalErrors++
+      return servfail(message)
+    }
+  }
+}
+
+function handle(deps: QueryHandlerDeps, message: Uint8Array, transport: Transport): Uint8Array | undefined {
+  deps.counters.received[transport]++
+  const decoded = decodeQuery(message)
+  if (decoded.kind === 'drop') {
+    bump(deps.counters.droppedByReason, decoded.reason)
+    return undefined
+  }
+  if (decoded.kind === 'error') {
+    return send(deps, {
+      id: decoded.id,
+      opcode: decoded.opcode,
+      rcode: decoded.rcode,
+      authoritative: false,
+      recursionDesired: decoded.recursionDesired,
+      checkingDisabled: decoded.checkingDisabled,
+      questionBytes: decoded.questionBytes,
+      answer: [],
+      authority: [],
+      additional: [],
+      requiredAdditional: 0,
+      edns: decoded.edns ? responseEdns(deps, decoded.edns, []) : undefined,
+      maxBytes: maxResponseBytes(deps, decoded.edns, transport),
+    })
+  }
+
+  const query = decoded.query
+  const result = answer(deps, query, transport)
+  const options: EdnsOption[] = []
+  // Static data does not depend on the client: scope 0 (RFC 7871 section 7.2.1).
+  if (query.edns?.clientSubnet) options.push(clientSubnetOption(query.edns.clientSubnet, 0))
+  return send(deps, {
+    id: query.id,
+    opcode: query.opcode,
+    rcode: result.rcode,
+    authoritative: result.authoritative,
+    recursionDesired: query.recursionDesired,
+    checkingDisabled: query.checkingDisabled,
+    questionBytes: query.questionBytes,
+    answer: result.answer,
+    authority: result.authority,
+    additional: result.additional,
+    requiredAdditional: result.requiredAdditional,
+    edns: query.edns ? responseEdns(deps, query.edns, options) : undefined,
+    maxBytes: maxResponseBytes(deps, query.edns, transport),
+  })
+}
+
+function answer(deps: QueryHandlerDeps, query: Query, transport: Transport): LookupResult {
+  if (query.qtype === RRTYPE.AXFR || query.qtype === RRTYPE.IXFR) return refused()
+  if (query.qclass === RRCLASS.CH) return chaos(deps.chaos, query)
+  if (query.qclass !== RRCLASS.IN) return refused()
+  return lookup(deps.zones(), query.qname, query.qtype, { minimalAny: transport === 'udp' })
+}
+
+function chaos(records: ChaosRecords, query: Query): LookupResult {
+  const rr = records.get(query.qname)
+  if (!rr) return refused()
+  const matches = query.qtype === RRTYPE.TXT || query.qtype === RRTYPE.ANY
+  return { ...EMPTY, answer: matches ? [rr as ResourceRecord] : [] }
+}
+
+function refused(): LookupResult {
+  return { ...EMPTY, rcode: RCODE.REFUSED, authoritative: false }
+}
+
+function responseEdns(deps: QueryHandlerDeps, edns: QueryEdns, options: EdnsOption[]): ResponseEdns {
+  if (edns.nsidRequested && deps.nsid) options.push(nsidOption(deps.nsid))
+  // DO is copied back (RFC 3225 section 3); we hold no signatures, so it changes nothing else.
+  return { udpPayloadBytes: ADVERTISED_UDP_BYTES, dnssecOk: edns.dnssecOk, options }
+}
+
+/** RFC 6891 section 6.2.5: below 512 is treated as 512; above our cap is capped. */
+function maxResponseBytes(deps: QueryHandlerDeps, edns: QueryEdns | undefined, transport: Transport): number {
+  if (transport === 'tcp') return TCP_MAX_BYTES
+  if (!edns) return PLAIN_UDP_BYTES
+  return Math.max(PLAIN_UDP_BYTES, Math.min(edns.udpPayloadBytes, deps.maxUdpResponseBytes))
+}
+
+function send(deps: QueryHandlerDeps, response: Response): Uint8Array {
+  const bytes = encodeResponse(response)
+  bump(deps.counters.responsesByRcode, response.rcode)
+  // TC is bit 1 of the third header byte (RFC 1035 section 4.1.1).
+  if (bytes.length > 2 && ((bytes[2] as number) & 0x02) !== 0) deps.counters.truncated++
+  return bytes
+}
+
+/** Last resort after a bug: SERVFAIL echoing only the ID, if there is one. */
+function servfail(message: Uint8Array): Uint8Array | undefined {
+  if (message.length < 12) return undefined
+  const out = new Uint8Array(12)
+  out[0] = message[0] as number
+  out[1] = message[1] as number
+  out[2] = 0x80
+  out[3] = RCODE.SERVFAIL
+  return out
+}

@@ -1,0 +1,144 @@
+/**
+ * DNS over TCP (RFC 7766): two-byte length framing, many queries per
+ * connection, pipelining with answers in order, and the limits that keep slow
+ * or greedy clients from holding the server: total and per-client connection
+ * caps, an idle timeout, a deadline for finishing a started message, and a cap
+ * on answers queued unsent per connection (reading pauses until they drain).
+ */
+import { createServer } from 'node:net'
+import type { Server, Socket } from 'node:net'
+import type { Logger } from '../telemetry/index.js'
+import type { QueryHandler } from '../query/index.js'
+import type { ListenAddress } from './listen-address.js'
+
+export interface TcpLimits {
+  /** Connections open at once across all clients; new ones beyond are closed at accept. */
+  readonly maxConnections: number
+  /** Connections open at once from one client address. */
+  readonly maxPerClient: number
+  /** Close a connection with no complete query for this long (RFC 7766 section 6.2.3). */
+  readonly idleTimeoutMs: number
+  /** Answers written but not yet flushed to the client before reading pauses. */
+  readonly maxPipelined: number
+}
+
+export interface TcpListener {
+  readonly port: number
+  /** Connections currently open (for metrics and tests). */
+  connectionCount(): number
+  close(): Promise<void>
+}
+
+/** Binds and starts answering. Rejects if the address cannot be bound. */
+export async function listenTcp(
+  addr: ListenAddress,
+  handler: QueryHandler,
+  limits: TcpLimits,
+  logger: Logger,
+): Promise<TcpListener> {
+  const open = new Set<Socket>()
+  const perClient = new Map<string, number>()
+
+  const server: Server = createServer({ noDelay: true }, (socket) => {
+    const client = socket.remoteAddress ?? ''
+    const fromClient = perClient.get(client) ?? 0
+    if (open.size >= limits.maxConnections || fromClient >= limits.maxPerClient) {
+      logger.debug({ client, open: open.size }, 'tcp connection refused: limit')
+      socket.destroy()
+      return
+    }
+    open.add(socket)
+    perClient.set(client, fromClient + 1)
+    socket.once('close', () => {
+      open.delete(socket)
+      const n = (perClient.get(client) ?? 1) - 1
+      if (n <= 0) perClient.delete(client)
+      else perClient.set(client, n)
+    })
+    serveConnection(socket, handler, limits)
+  })
+  server.on('error', (err) => logger.warn({ err }, 'tcp server error'))
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen({ port: addr.port, host: addr.host, ipv6Only: addr.family === 6 }, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  const bound = server.address()
+  return {
+    port: typeof bound === 'object' && bound ? bound.port : addr.port,
+    connectionCount: () => open.size,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of open) s.destroy()
+        server.close(() => resolve())
+      }),
+  }
+}
+
+function serveConnection(socket: Socket, handler: QueryHandler, limits: TcpLimits): void {
+  let pending: Buffer = Buffer.alloc(0)
+  let unflushed = 0
+  let paused = false
+  // Idle: no bytes at all for idleTimeoutMs. A started message must also finish
+  // within idleTimeoutMs, or a client trickling one byte at a time (slowloris)
+  // would hold the connection forever.
+  socket.setTimeout(limits.idleTimeoutMs, () => socket.destroy())
+  let partialTimer: NodeJS.Timeout | undefined
+
+  const onWritten = (): void => {
+    unflushed--
+    if (paused && unflushed < limits.maxPipelined) {
+      paused = false
+      socket.resume()
+      drain()
+    }
+  }
+
+  const drain = (): void => {
+    let completed = 0
+    while (pending.length >= 2 && !socket.destroyed) {
+      if (unflushed >= limits.maxPipelined) {
+        paused = true
+        socket.pause()
+        return
+      }
+      const length = pending.readUInt16BE(0)
+      if (length === 0) {
+        // A zero-length frame cannot hold a DNS message: the stream is broken.
+        socket.destroy()
+        return
+      }
+      if (pending.length < 2 + length) break
+      const message = pending.subarray(2, 2 + length)
+      pending = pending.subarray(2 + length)
+      completed++
+      const answer = handler(message, 'tcp')
+      if (answer) {
+        const frame = Buffer.allocUnsafe(2 + answer.length)
+        frame.writeUInt16BE(answer.length, 0)
+        frame.set(answer, 2)
+        unflushed++
+        socket.write(frame, onWritten)
+      }
+    }
+    if (partialTimer && (completed > 0 || pending.length === 0)) {
+      clearTimeout(partialTimer)
+      partialTimer = undefined
+    }
+    if (pending.length > 0 && !partialTimer) {
+      partialTimer = setTimeout(() => socket.destroy(), limits.idleTimeoutMs)
+    }
+  }
+
+  socket.on('data', (chunk: Buffer) => {
+    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk])
+    if (!paused) drain()
+  })
+  socket.on('error', () => socket.destroy())
+  socket.on('close', () => {
+    if (partialTimer) clearTimeout(partialTimer)
+  })
+}

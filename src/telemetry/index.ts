@@ -1,0 +1,5 @@
+/** Public surface of telemetry/: the logger and the data-plane counters. */
+export { createLogger } from './logger.js'
+export type { Logger } from './logger.js'
+export { bump, createQueryCounters } from './query-counters.js'
+export type { QueryCounters } from './query-counters.js'

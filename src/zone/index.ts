@@ -1,0 +1,11 @@
+/** Public surface of zone/: master files in, immutable lookup-ready zones out. */
+export { lookup } from './lookup.js'
+export type { LookupOptions, LookupResult, ZoneFinder } from './lookup.js'
+export { ZoneSet } from './zone-set.js'
+export { buildZone } from './zone-tree.js'
+export type { RRset, Zone, ZoneNode } from './zone-tree.js'
+export { createZoneStore } from './zone-store.js'
+export type { ZoneReloadOutcome, ZoneSpec, ZoneStore } from './zone-store.js'
+export { checkZone, formatProblem } from './check-zone.js'
+export { loadZoneFile, parseZoneText } from './load-zone-file.js'
+export type { ZoneProblem } from './zone-problem.js'
