@@ -81,7 +81,7 @@ function handle(deps: QueryHandlerDeps, message: Uint8Array, transport: Transpor
   }
 
   const query = decoded.query
-  const result = answer(deps, query, transport)
+  const result = answer(deps, query)
   const options: EdnsOption[] = []
   // Static data does not depend on the client: scope 0 (RFC 7871 section 7.2.1).
   if (query.edns?.clientSubnet) options.push(clientSubnetOption(query.edns.clientSubnet, 0))
@@ -102,11 +102,11 @@ function handle(deps: QueryHandlerDeps, message: Uint8Array, transport: Transpor
   })
 }
 
-function answer(deps: QueryHandlerDeps, query: Query, transport: Transport): LookupResult {
+function answer(deps: QueryHandlerDeps, query: Query): LookupResult {
   if (query.qtype === RRTYPE.AXFR || query.qtype === RRTYPE.IXFR) return refused()
   if (query.qclass === RRCLASS.CH) return chaos(deps.chaos, query)
   if (query.qclass !== RRCLASS.IN) return refused()
-  return lookup(deps.zones(), query.qname, query.qtype, { minimalAny: transport === 'udp' })
+  return lookup(deps.zones(), query.qname, query.qtype)
 }
 
 function chaos(records: ChaosRecords, query: Query): LookupResult {

@@ -1,6 +1,6 @@
 /** Public surface of zone/: master files in, immutable lookup-ready zones out. */
 export { lookup } from './lookup.js'
-export type { LookupOptions, LookupResult, ZoneFinder } from './lookup.js'
+export type { LookupResult, ZoneFinder } from './lookup.js'
 export { ZoneSet } from './zone-set.js'
 export { buildZone } from './zone-tree.js'
 export type { RRset, Zone, ZoneNode } from './zone-tree.js'

@@ -7,7 +7,7 @@
  */
 import { isSubdomainOf, RCODE, rdataNames, RRTYPE } from '../wire/index.js'
 import type { ResourceRecord } from '../wire/index.js'
-import type { Zone, ZoneNode } from './zone-tree.js'
+import type { RRset, Zone, ZoneNode } from './zone-tree.js'
 
 /** What a lookup decided; the server turns it into a message. */
 export interface LookupResult {
@@ -23,11 +23,6 @@ export interface LookupResult {
 /** Finds the zone that answers a name; DS at a zone apex belongs to the parent (RFC 4035 section 3.1.4.1). */
 export interface ZoneFinder {
   findZone(qname: string, qtype: number): Zone | undefined
-}
-
-export interface LookupOptions {
-  /** Over UDP, ANY gets one RRset (RFC 8482 section 4.1); over TCP the full node. */
-  readonly minimalAny: boolean
 }
 
 /** Longest CNAME chain followed before giving up (BIND and Knot stop at 16 or fewer too). */
@@ -46,7 +41,7 @@ const REFUSED: LookupResult = {
  * Answers one question from the served zones. Never throws; names outside every
  * zone are REFUSED (an authoritative-only server gives no referral to the root).
  */
-export function lookup(zones: ZoneFinder, qname: string, qtype: number, opts: LookupOptions): LookupResult {
+export function lookup(zones: ZoneFinder, qname: string, qtype: number): LookupResult {
   const firstZone = zones.findZone(qname, qtype)
   if (!firstZone) return REFUSED
 
@@ -55,7 +50,7 @@ export function lookup(zones: ZoneFinder, qname: string, qtype: number, opts: Lo
   let zone: Zone = firstZone
   let name = qname
   for (let hop = 0; ; hop++) {
-    const step = lookupInZone(zone, name, qtype, opts)
+    const step = lookupInZone(zone, name, qtype)
     answer.push(...step.answer)
     if (step.kind !== 'cname') {
       const additional = step.kind === 'referral' ? step.additional : additionalFor(zone, answer)
@@ -99,20 +94,20 @@ type Step =
       requiredAdditional: number
     }
 
-function lookupInZone(zone: Zone, qname: string, qtype: number, opts: LookupOptions): Step {
+function lookupInZone(zone: Zone, qname: string, qtype: number): Step {
   // Walk down from the apex one label at a time: the first zone cut on the way
   // answers with a referral; the first missing name ends the walk (closest encloser).
   const names = namesBelowApex(zone, qname)
   let encloser: ZoneNode = zone.apex
   for (let i = 0; i < names.length; i++) {
     const node = zone.nodes.get(names[i] as string)
-    if (!node) return wildcardOrNxdomain(zone, encloser, qname, qtype, opts)
+    if (!node) return wildcardOrNxdomain(zone, encloser, qname, qtype)
     const isLast = i === names.length - 1
     // The DS RRset at a cut is parent-side data (RFC 4035 section 3.1.4.1).
     if (node.isDelegation && !(isLast && qtype === RRTYPE.DS)) return referral(zone, node)
     encloser = node
   }
-  return answerFromNode(zone, encloser, qname, qtype, opts)
+  return answerFromNode(zone, encloser, qname, qtype)
 }
 
 /** Names from just below the apex down to qname, e.g. [b.zone, a.b.zone] for a.b.zone. */
@@ -138,30 +133,34 @@ function nextLabelDot(name: string): number {
   return -1
 }
 
-function answerFromNode(zone: Zone, node: ZoneNode, qname: string, qtype: number, opts: LookupOptions): Step {
+function answerFromNode(zone: Zone, node: ZoneNode, qname: string, qtype: number): Step {
   const cname = node.rrsets.get(RRTYPE.CNAME)
-  if (cname && qtype !== RRTYPE.CNAME) {
+  // ANY at an alias gets the CNAME itself, unchased, like any other one RRset below.
+  if (cname && qtype !== RRTYPE.CNAME && qtype !== RRTYPE.ANY) {
     const records = ownedBy(cname.records, qname)
     const target = rdataNames(records[0] as ResourceRecord)[0] ?? ''
     return { kind: 'cname', answer: records, target, authority: [] }
   }
   if (qtype === RRTYPE.ANY) {
-    const rrsets = [...node.rrsets.values()].sort((a, b) => a.type - b.type)
-    if (rrsets.length === 0) return nodata(zone)
-    const chosen = opts.minimalAny ? rrsets.slice(0, 1) : rrsets
-    return { kind: 'answer', answer: chosen.flatMap((s) => ownedBy(s.records, qname)), authority: [] }
+    // RFC 8482 section 4.1: one RRset answers ANY (UDP and TCP alike, as Knot does),
+    // so ANY cannot be used for amplification. The lowest type number is stable
+    // and is what Knot picks.
+    let first: RRset | undefined
+    for (const set of node.rrsets.values()) if (!first || set.type < first.type) first = set
+    if (!first) return nodata(zone)
+    return { kind: 'answer', answer: ownedBy(first.records, qname), authority: [] }
   }
   const rrset = node.rrsets.get(qtype)
   if (!rrset) return nodata(zone)
   return { kind: 'answer', answer: ownedBy(rrset.records, qname), authority: [] }
 }
 
-function wildcardOrNxdomain(zone: Zone, encloser: ZoneNode, qname: string, qtype: number, opts: LookupOptions): Step {
+function wildcardOrNxdomain(zone: Zone, encloser: ZoneNode, qname: string, qtype: number): Step {
   // RFC 4592 section 3.3.1: only the source of synthesis "*.<closest encloser>"
   // may match; a wildcard higher up never does.
   const source = zone.nodes.get(encloser.name === '' ? '*' : `*.${encloser.name}`)
   if (!source) return { kind: 'nxdomain', answer: [], authority: [zone.negativeSoa] }
-  return answerFromNode(zone, source, qname, qtype, opts)
+  return answerFromNode(zone, source, qname, qtype)
 }
 
 function nodata(zone: Zone): Step {

@@ -1,0 +1,21 @@
+#!/bin/sh
+# Installs the Debian packages the test suite talks to (never skipped silently):
+#   dig (bind9-dnsutils)  - the conformance battery and the README's dig examples
+#   kdig (knot-dnsutils)  - an independent parser in the conformance battery
+#   knotd (knot)          - the reference server of the differential test
+#   python3               - raw-packet checks in the conformance battery
+# Runs apt-get only when something is missing; needs root (or sudo) then.
+set -eu
+missing=""
+command -v dig >/dev/null 2>&1 || missing="$missing bind9-dnsutils"
+command -v kdig >/dev/null 2>&1 || missing="$missing knot-dnsutils"
+command -v knotd >/dev/null 2>&1 || [ -x /usr/sbin/knotd ] || missing="$missing knot"
+command -v python3 >/dev/null 2>&1 || missing="$missing python3"
+[ -z "$missing" ] && exit 0
+echo "test/setup.sh: installing$missing" >&2
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
