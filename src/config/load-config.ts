@@ -45,11 +45,12 @@ export function parseConfigText(text: string, opts: ParseConfigOptions): Steerdn
   const at = (offset: number | undefined): number | undefined =>
     offset === undefined ? undefined : lineCounter.linePos(offset).line
   for (const e of doc.errors) {
-    problems.push({ path: '', message: e.message.split('\n')[0] ?? e.message, file: opts.file, line: e.linePos?.[0].line })
+    problems.push({ path: '', message: e.message.split('\n')[0] ?? e.message, file: opts.file, line: at(e.pos[0]) })
   }
   if (problems.length > 0) throw new ConfigError(problems)
 
   substituteEnv(doc, opts.env, (message, offset) => problems.push({ path: '', message, file: opts.file, line: at(offset) }))
+  if (problems.length > 0) throw new ConfigError(problems)
   const data: unknown = doc.toJS() ?? {}
   if (!validate(data)) {
     for (const e of validate.errors ?? []) {
