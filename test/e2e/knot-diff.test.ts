@@ -363,6 +363,7 @@ interface Server {
 interface Exchange {
   readonly query: CorpusQuery
   readonly queryBytes: Buffer
+  readonly raw: Buffer
   readonly response: ParsedResponse
 }
 
@@ -376,7 +377,7 @@ async function ask(server: Server, q: CorpusQuery): Promise<Exchange> {
     throw new Error(`${server.label}: no answer to ${describe(q)}`, { cause: err })
   }
   try {
-    return { query: q, queryBytes, response: parseResponse(raw) }
+    return { query: q, queryBytes, raw, response: parseResponse(raw) }
   } catch (err) {
     throw new Error(`${server.label}: unparseable answer to ${describe(q)}: ${raw.toString('hex')}`, { cause: err })
   }
@@ -605,6 +606,8 @@ if (knotVersion instanceof Error) {
       t.ok(
         fromSteer.response.sizeBytes <= fromKnot.response.sizeBytes,
         `${describe(q)}: steerdns ${fromSteer.response.sizeBytes} B <= Knot ${fromKnot.response.sizeBytes} B`,
+        // The bytes show which name steerdns left uncompressed.
+        { knot: fromKnot.raw.toString('hex'), steerdns: fromSteer.raw.toString('hex') },
       )
     }
     t.comment(`response sizes (name compression)\n${rows.join('\n')}`)
