@@ -1,5 +1,6 @@
 import t from 'tap'
-import { ConfigError, parseConfigText } from '../../src/config/index.js'
+import type { ConfigError} from '../../src/config/index.js';
+import { parseConfigText } from '../../src/config/index.js'
 
 const parse = (text: string, env: NodeJS.ProcessEnv = {}) => parseConfigText(text, { file: '/etc/steerdns/steerdns.yaml', env })
 
