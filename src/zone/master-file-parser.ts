@@ -191,6 +191,17 @@ function* directive(ctx: Context, entry: Entry, state: FileState): Generator<Inc
   }
 }
 
+/** Attaches the token's line to a ZoneSyntaxError thrown by `run`, keeping its code. */
+function atLine<T>(tok: Token, run: () => T): T {
+  try {
+    return run()
+  } catch (err) {
+    if (err instanceof ZoneSyntaxError && err.line === undefined) throw new ZoneSyntaxError(err.code, err.message, tok.line)
+    throw err
+  }
+}
+
+/** Re-codes a ZoneSyntaxError thrown by `run` (a name error in $ORIGIN is a BAD_ORIGIN) at the token's line. */
 function asCode<T>(code: ZoneProblemCode, tok: Token, run: () => T): T {
   try {
     return run()
@@ -283,11 +294,8 @@ function record(ctx: Context, entry: Entry, state: FileState): void {
 
   const typeTok = tokens[idx]
   if (typeTok === undefined) throw new ZoneSyntaxError(ZONE_PROBLEM.UNKNOWN_TYPE, 'the record has no type')
-  const type = typeTok.quoted ? undefined : asCode(ZONE_PROBLEM.UNKNOWN_TYPE, typeTok, () => parseRrType(typeTok.text))
-  if (type === undefined) {
-    const tok = typeTok
-    throw new ZoneSyntaxError(ZONE_PROBLEM.UNKNOWN_TYPE, `unknown record type "${tok.text}"`, tok.line)
-  }
+  const type = typeTok.quoted ? undefined : atLine(typeTok, () => parseRrType(typeTok.text))
+  if (type === undefined) throw new ZoneSyntaxError(ZONE_PROBLEM.UNKNOWN_TYPE, `unknown record type "${typeTok.text}"`, typeTok.line)
 
   if (ttlSec !== undefined) {
     state.lastTtlSec = ttlSec

@@ -53,6 +53,9 @@ export const ZONE_RRTYPE = {
   CAA: RRTYPE.CAA,
 } as const
 
+// Mnemonics of meta and query types: recognised only to be refused clearly.
+const META_RRTYPE: Readonly<Record<string, number>> = { OPT: RRTYPE.OPT, TKEY: 249, TSIG: 250, IXFR: RRTYPE.IXFR, AXFR: RRTYPE.AXFR, MAILB: 253, MAILA: 254 }
+
 const NAME_BY_TYPE = new Map<number, string>(Object.entries(ZONE_RRTYPE).map(([k, v]) => [v, k]))
 
 // Meta and query types cannot be stored in a zone (RFC 6895 section 3.1; OPT is
@@ -66,7 +69,7 @@ const NOT_DATA_TYPES: ReadonlySet<number> = new Set([0, RRTYPE.OPT, 128, 249, 25
  */
 export function parseRrType(text: string): number | undefined {
   const upper = text.toUpperCase()
-  let type: number | undefined = (ZONE_RRTYPE as Record<string, number>)[upper]
+  let type: number | undefined = (ZONE_RRTYPE as Record<string, number>)[upper] ?? META_RRTYPE[upper]
   if (type === undefined) {
     const m = /^TYPE([0-9]+)$/.exec(upper)
     if (m === null) return undefined
