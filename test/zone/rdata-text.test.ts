@@ -27,8 +27,9 @@ function parseRecord(line: string): { rrs: ResourceRecord[]; problems: ReturnTyp
 
 /** dns-packet's rdata for a record, without its 2-byte RDLENGTH prefix. */
 function packetRdata(type: string, data: unknown): string {
-  const enc = dnsPacket.record(type) as { encode: (d: unknown) => Buffer }
-  return enc.encode(data).subarray(2).toString('hex')
+  // record() is exported by dns-packet but missing from its type definitions.
+  const lib = dnsPacket as unknown as { record: (type: string) => { encode: (d: unknown) => Buffer } }
+  return lib.record(type).encode(data).subarray(2).toString('hex')
 }
 
 function hex(rr: ResourceRecord | undefined): string {
