@@ -52,18 +52,18 @@ export function parseConfigText(text: string, opts: ParseConfigOptions): Steerdn
   substituteEnv(doc, opts.env, (message, offset) => problems.push({ path: '', message, file: opts.file, line: at(offset) }))
   if (problems.length > 0) throw new ConfigError(problems)
   const data: unknown = doc.toJS() ?? {}
-  if (!validate(data)) {
-    for (const e of validate.errors ?? []) {
-      const segments = errorPath(e)
-      problems.push({ path: formatPath(segments), message: errorMessage(e), file: opts.file, line: at(nodeOffset(doc, segments)) })
-    }
-    throw new ConfigError(problems)
+  const valid = validate(data)
+  for (const e of valid ? [] : (validate.errors ?? [])) {
+    const segments = errorPath(e)
+    problems.push({ path: formatPath(segments), message: errorMessage(e), file: opts.file, line: at(nodeOffset(doc, segments)) })
   }
-  const raw = data as Record<string, unknown>
-  const config = finish(raw as unknown as SteerdnsConfig, opts.file)
-  for (const p of crossCheck(config)) problems.push({ ...p, file: opts.file, line: at(nodeOffset(doc, pathSegments(p.path))) })
-  if (problems.length > 0) throw new ConfigError(problems)
-  return config
+  // Cross-field checks run even when the schema failed, so one run lists everything.
+  for (const p of crossCheck(data)) {
+    if (problems.some((q) => q.path === p.path)) continue
+    problems.push({ ...p, file: opts.file, line: at(nodeOffset(doc, pathSegments(p.path))) })
+  }
+  if (problems.length > 0 || !valid) throw new ConfigError(problems)
+  return finish(data as unknown as SteerdnsConfig, opts.file)
 }
 
 /** The configuration with only defaults (what `--zone` and `--listen` without `--config` start from). */
@@ -86,21 +86,31 @@ export function normalizeOrigin(origin: string): string {
   return lower === '.' ? '' : lower.replace(/\.$/, '')
 }
 
-function crossCheck(config: SteerdnsConfig): Omit<ConfigProblem, 'file' | 'line'>[] {
+/** Checks the schema cannot express. Tolerates data that failed the schema (it may be any shape). */
+function crossCheck(data: unknown): Omit<ConfigProblem, 'file' | 'line'>[] {
   const problems: Omit<ConfigProblem, 'file' | 'line'>[] = []
-  config.listen.forEach((l, i) => {
-    try {
-      parseListenAddress(l)
-    } catch (err) {
-      problems.push({ path: `listen[${i}]`, message: (err as Error).message })
-    }
-  })
-  const seen = new Map<string, number>()
-  config.zones.forEach((z, i) => {
-    const first = seen.get(z.origin)
-    if (first !== undefined) problems.push({ path: `zones[${i}].origin`, message: `zone ${z.origin} is already defined at zones[${first}]` })
-    else seen.set(z.origin, i)
-  })
+  const config = (typeof data === 'object' && data !== null ? data : {}) as { listen?: unknown; zones?: unknown }
+  if (Array.isArray(config.listen)) {
+    config.listen.forEach((l: unknown, i) => {
+      if (typeof l !== 'string') return
+      try {
+        parseListenAddress(l)
+      } catch (err) {
+        problems.push({ path: `listen[${i}]`, message: (err as Error).message })
+      }
+    })
+  }
+  if (Array.isArray(config.zones)) {
+    const seen = new Map<string, number>()
+    config.zones.forEach((z: unknown, i) => {
+      const origin = (z as { origin?: unknown } | null)?.origin
+      if (typeof origin !== 'string') return
+      const key = normalizeOrigin(origin)
+      const first = seen.get(key)
+      if (first !== undefined) problems.push({ path: `zones[${i}].origin`, message: `zone ${key || '.'} is already defined at zones[${first}]` })
+      else seen.set(key, i)
+    })
+  }
   return problems
 }
 
