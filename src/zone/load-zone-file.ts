@@ -5,7 +5,7 @@
  * content or missing files, which become problems instead.
  */
 import { readFile } from 'node:fs/promises'
-import type { ResourceRecord } from '../wire/record.js'
+import type { ResourceRecord } from '../wire/index.js'
 import { parseMasterFile, runParserAsync, runParserSync } from './master-file-parser.js'
 import type { IncludeReply, ParseOutput } from './master-file-parser.js'
 import { parseNameText } from './rdata-fields.js'

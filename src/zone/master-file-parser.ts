@@ -11,8 +11,8 @@
  * (SOA, CNAME, delegations) are validate-zone.ts's job, not this file's.
  */
 import path from 'node:path'
-import type { ResourceRecord } from '../wire/record.js'
-import { RRCLASS } from '../wire/record.js'
+import { RRCLASS } from '../wire/index.js'
+import type { ResourceRecord } from '../wire/index.js'
 import { lexMasterFile } from './master-file-lexer.js'
 import type { Entry, Token } from './master-file-lexer.js'
 import { decodeText, parseNameText } from './rdata-fields.js'

@@ -6,7 +6,7 @@
  * a problem for the record.
  */
 import { isIPv4, isIPv6 } from 'node:net'
-import { labelsToName, MAX_LABEL_BYTES, MAX_NAME_WIRE_BYTES, nameToLabels } from '../wire/name.js'
+import { labelsToName, MAX_LABEL_BYTES, MAX_NAME_WIRE_BYTES, nameToLabels } from '../wire/index.js'
 import { ZONE_PROBLEM, ZoneSyntaxError } from './zone-problem.js'
 import type { ZoneProblemCode } from './zone-problem.js'
 

@@ -6,7 +6,7 @@
  * them (it canonicalises rdata names on load). Only NS, CNAME, SOA, MX and PTR
  * names are marked compressible (RFC 3597 section 4).
  */
-import type { RdataPart } from '../wire/record.js'
+import type { RdataPart } from '../wire/index.js'
 import type { Token } from './master-file-lexer.js'
 import {
   decodeText,

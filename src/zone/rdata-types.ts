@@ -5,7 +5,7 @@
  * ones a zone file may name. Which of them have a text parser is rdata-text.ts's
  * business.
  */
-import { RRTYPE } from '../wire/record.js'
+import { RRTYPE } from '../wire/index.js'
 import { ZONE_PROBLEM, ZoneSyntaxError } from './zone-problem.js'
 
 /** Type numbers by mnemonic (upper case). */

@@ -5,9 +5,8 @@
  * compressed where the type allows. Never compresses, never reads compression
  * pointers: RFC 3597 section 5 requires names in generic rdata to be uncompressed.
  */
-import { labelsToName, MAX_LABEL_BYTES, MAX_NAME_WIRE_BYTES, nameToWire } from '../wire/name.js'
-import { isRdataName } from '../wire/record.js'
-import type { RdataPart } from '../wire/record.js'
+import { isRdataName, labelsToName, MAX_LABEL_BYTES, MAX_NAME_WIRE_BYTES, nameToWire } from '../wire/index.js'
+import type { RdataPart } from '../wire/index.js'
 import { ZONE_RRTYPE, rrTypeToText } from './rdata-types.js'
 import { ZONE_PROBLEM, ZoneSyntaxError } from './zone-problem.js'
 

@@ -6,8 +6,8 @@
  * the records cleaned the way Knot loads them (duplicates merged, one TTL per
  * RRset, out-of-zone data dropped). Knows nothing of files or text.
  */
-import { isSubdomainOf, parentName, toFqdn } from '../wire/name.js'
-import type { ResourceRecord } from '../wire/record.js'
+import { isSubdomainOf, parentName, toFqdn } from '../wire/index.js'
+import type { ResourceRecord } from '../wire/index.js'
 import type { SourcedRecord } from './master-file-parser.js'
 import { ZONE_RRTYPE, rrTypeToText } from './rdata-types.js'
 import { rdataToWire } from './rdata-wire.js'

@@ -3,7 +3,7 @@
 import t from 'tap'
 import { parseZoneText } from '../../src/zone/load-zone-file.js'
 import { ZONE_PROBLEM } from '../../src/zone/zone-problem.js'
-import type { ResourceRecord } from '../../src/wire/record.js'
+import type { ResourceRecord } from '../../src/wire/index.js'
 
 const APEX = '@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ NS ns1\n'
 

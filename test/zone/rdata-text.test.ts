@@ -5,8 +5,8 @@ import dnsPacket from 'dns-packet'
 import { parseZoneText } from '../../src/zone/load-zone-file.js'
 import { rdataToWire } from '../../src/zone/rdata-wire.js'
 import { ZONE_PROBLEM } from '../../src/zone/zone-problem.js'
-import { isRdataName } from '../../src/wire/record.js'
-import type { ResourceRecord } from '../../src/wire/record.js'
+import { isRdataName } from '../../src/wire/index.js'
+import type { ResourceRecord } from '../../src/wire/index.js'
 
 const HEADER = [
   '$ORIGIN example.com.',
