@@ -105,8 +105,10 @@ function codedError(code: string, message: string): Error {
  * - The question is `questionBytes` verbatim (QDCOUNT 1), or none.
  * - Names are compressed (RFC 1035 section 4.1.4) against every name written
  *   so far, the question first, so owners at or below the qname point into the
- *   question and echo the client's case. Rdata names only when `compress` is
- *   true (RFC 3597 section 4), and only those become pointer targets.
+ *   question and echo the client's case. Rdata names are compressed only when
+ *   `compress` is true (RFC 3597 section 4); names written whole (an SRV
+ *   target) still become pointer targets for later names, as Knot does: that
+ *   compresses nothing inside the SRV, and saves the bytes Knot saves.
  * - OPT comes last and its room is reserved first, so it always fits (if its
  *   options alone would not, it is written without options).
  * - `maxBytes` is clamped to 512..65535. When a record of the answer or
@@ -349,7 +351,7 @@ function isDigit3(s: string, i: number): boolean {
 
 /**
  * Writes an internal-form name at `pos`. With `compress`, the longest suffix
- * already in the table becomes a pointer, and the labels written before it
+ * already in the table becomes a pointer; either way the labels written here
  * become pointer targets for later names. The 255-byte limit is checked on
  * the labels written here; a suffix taken by pointer was checked when written
  * (zone loading validates whole names, so their sum cannot exceed it).
@@ -376,8 +378,10 @@ function writeName(name: string, compress: boolean): void {
   const nameStart = pos
   for (let i = 0; i < match; i++) {
     const labelAt = pos
-    if (compress && labelAt <= MAX_POINTER_OFFSET) {
-      const key = keys[i] as string
+    // With compress, labels before the match are new by construction; without,
+    // an existing (earlier) target is kept so a rollback never removes it.
+    const key = keys[i] as string
+    if (labelAt <= MAX_POINTER_OFFSET && (compress || !table.has(key))) {
       table.set(key, labelAt)
       undo.push(key)
     }

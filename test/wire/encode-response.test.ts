@@ -275,16 +275,16 @@ t.test('compression: exact optimal sizes, smaller than uncompressed', async (t) 
       },
     },
     {
-      // SRV target is written whole (never compressed, never a pointer target):
-      // SRV: ptr 2 + 10 + 6 + "srv.example.com" 17 = 35; the A for the target
-      // then compresses against the question only: "srv" 4 + ptr 2 + 10 + 4 = 20.
-      name: 'SRV target uncompressed',
+      // SRV target is written whole (RFC 2782: never compressed) but is a
+      // pointer target afterwards, as in Knot: SRV: ptr 2 + 10 + 6 +
+      // "srv.example.com" 17 = 35; the A for the target: ptr 2 + 10 + 4 = 16.
+      name: 'SRV target uncompressed, then pointed at',
       r: response({
         questionBytes: question('_https._tcp.example.com'),
         answer: [srv('_https._tcp.example.com', 'srv.example.com')],
         additional: [a('srv.example.com', 3)],
       }),
-      bytes: 12 + 29 + 35 + 20 + 11,
+      bytes: 12 + 29 + 35 + 16 + 11,
       packet: {
         type: 'response',
         questions: [{ type: 'A', name: '_https._tcp.example.com' }],
