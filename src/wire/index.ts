@@ -30,5 +30,5 @@ export type {
 } from './message.js'
 export { DECODE_REASON, decodeQuery } from './decode-query.js'
 export type { DecodeReason } from './decode-query.js'
-export { encodeResponse } from './encode-response.js'
+export { ENCODE_ERROR, encodeResponse } from './encode-response.js'
 export { clientSubnetOption, nsidOption } from './edns.js'
