@@ -5,6 +5,7 @@
  */
 import type { SteerdnsConfig } from './config/index.js'
 import { buildChaosRecords, createQueryHandler } from './query/index.js'
+import type { QueryLogEntry } from './query/index.js'
 import { parseListenAddress, startListeners } from './server/index.js'
 import type { ListenAddress } from './server/index.js'
 import { createLogger, createQueryCounters } from './telemetry/index.js'
@@ -41,12 +42,16 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   })
   const { store, outcomes } = await createZoneStore(config.zones, logger.child({ module: 'zone' }))
   const counters = createQueryCounters()
+  const internalLog = logger.child({ module: 'query' })
+  const queryLog = logger.child({ module: 'querylog' })
   const handler = createQueryHandler({
     zones: () => store.current(),
     chaos: buildChaosRecords({ identity: config.identity, version: config.dns.version }),
     nsid: config.dns.nsid ? Buffer.from(config.identity, 'utf8') : undefined,
     maxUdpResponseBytes: config.dns.maxUdpResponseBytes,
     counters,
+    onInternalError: (err) => internalLog.error({ err }, 'query handler failed; answered SERVFAIL'),
+    ...(config.log.queries ? { queryLog: (entry: QueryLogEntry) => queryLog.info(entry, 'query') } : {}),
   })
   const listeners = await startListeners(
     config.listen.map(parseListenAddress),

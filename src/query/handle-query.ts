@@ -4,7 +4,7 @@
  * reload swapping the snapshot never affects a query half-way through. It never
  * throws: an unexpected exception is counted and answered SERVFAIL.
  */
-import { clientSubnetOption, decodeQuery, encodeResponse, nsidOption, RCODE, RRCLASS, RRTYPE } from '../wire/index.js'
+import { clientSubnetOption, decodeQuery, encodeResponse, nsidOption, RCODE, RRCLASS, RRTYPE, toFqdn } from '../wire/index.js'
 import type { EdnsOption, Query, QueryEdns, ResourceRecord, Response, ResponseEdns } from '../wire/index.js'
 import { lookup } from '../zone/index.js'
 import type { LookupResult, ZoneSet } from '../zone/index.js'
@@ -23,10 +23,31 @@ export interface QueryHandlerDeps {
   /** Largest UDP response we send whatever the client advertises (RFC 6891 section 6.2.5; 1232 per DNS flag day 2020). */
   readonly maxUdpResponseBytes: number
   readonly counters: QueryCounters
+  /** Called once per message when query logging is on; absent (the default) costs nothing per query. */
+  readonly queryLog?: (entry: QueryLogEntry) => void
+  /** Called with an exception the handler caught (a bug: the client got SERVFAIL). */
+  readonly onInternalError?: (err: unknown) => void
 }
 
-/** Answers one message; undefined means send nothing. Never throws. */
-export type QueryHandler = (message: Uint8Array, transport: Transport) => Uint8Array | undefined
+/** One query log line: what was asked, by whom, and what was answered. */
+export interface QueryLogEntry {
+  readonly client: string
+  readonly transport: Transport
+  /** Presentation name with trailing dot; absent when the question could not be read. */
+  readonly qname?: string
+  readonly qtype?: number
+  readonly qclass?: number
+  /** "ADDRESS/SOURCE" of the EDNS Client Subnet, when present. */
+  readonly ecs?: string
+  /** Response rcode, or undefined when the message was dropped. */
+  readonly rcode?: number
+  readonly responseBytes?: number
+  /** Why there was no usable question: a decode reason (drop or error). */
+  readonly reason?: string
+}
+
+/** Answers one message from `client` (its address); undefined means send nothing. Never throws. */
+export type QueryHandler = (message: Uint8Array, transport: Transport, client: string) => Uint8Array | undefined
 
 /** The UDP size we advertise in our OPT record. */
 const ADVERTISED_UDP_BYTES = 1232
@@ -45,25 +66,27 @@ const EMPTY: LookupResult = {
 
 /** Builds the handler. Pure composition; reads config once here, not per query. */
 export function createQueryHandler(deps: QueryHandlerDeps): QueryHandler {
-  return (message, transport) => {
+  return (message, transport, client) => {
     try {
-      return handle(deps, message, transport)
-    } catch {
+      return handle(deps, message, transport, client)
+    } catch (err) {
       deps.counters.internalErrors++
+      deps.onInternalError?.(err)
       return servfail(message)
     }
   }
 }
 
-function handle(deps: QueryHandlerDeps, message: Uint8Array, transport: Transport): Uint8Array | undefined {
+function handle(deps: QueryHandlerDeps, message: Uint8Array, transport: Transport, client: string): Uint8Array | undefined {
   deps.counters.received[transport]++
   const decoded = decodeQuery(message)
   if (decoded.kind === 'drop') {
     bump(deps.counters.droppedByReason, decoded.reason)
+    deps.queryLog?.({ client, transport, reason: decoded.reason })
     return undefined
   }
   if (decoded.kind === 'error') {
-    return send(deps, {
+    const bytes = send(deps, {
       id: decoded.id,
       opcode: decoded.opcode,
       rcode: decoded.rcode,
@@ -78,6 +101,8 @@ function handle(deps: QueryHandlerDeps, message: Uint8Array, transport: Transpor
       edns: decoded.edns ? responseEdns(deps, decoded.edns, []) : undefined,
       maxBytes: maxResponseBytes(deps, decoded.edns, transport),
     })
+    deps.queryLog?.({ client, transport, rcode: decoded.rcode, responseBytes: bytes.length, reason: decoded.reason })
+    return bytes
   }
 
   const query = decoded.query
@@ -85,7 +110,7 @@ function handle(deps: QueryHandlerDeps, message: Uint8Array, transport: Transpor
   const options: EdnsOption[] = []
   // Static data does not depend on the client: scope 0 (RFC 7871 section 7.2.1).
   if (query.edns?.clientSubnet) options.push(clientSubnetOption(query.edns.clientSubnet, 0))
-  return send(deps, {
+  const bytes = send(deps, {
     id: query.id,
     opcode: query.opcode,
     rcode: result.rcode,
@@ -100,6 +125,30 @@ function handle(deps: QueryHandlerDeps, message: Uint8Array, transport: Transpor
     edns: query.edns ? responseEdns(deps, query.edns, options) : undefined,
     maxBytes: maxResponseBytes(deps, query.edns, transport),
   })
+  if (deps.queryLog) deps.queryLog(logEntry(query, client, transport, result.rcode, bytes.length))
+  return bytes
+}
+
+function logEntry(query: Query, client: string, transport: Transport, rcode: number, responseBytes: number): QueryLogEntry {
+  const ecs = query.edns?.clientSubnet
+  return {
+    client,
+    transport,
+    qname: toFqdn(query.qname),
+    qtype: query.qtype,
+    qclass: query.qclass,
+    ...(ecs ? { ecs: `${formatAddress(ecs.address)}/${ecs.sourcePrefixLen}` } : {}),
+    rcode,
+    responseBytes,
+  }
+}
+
+/** Dotted IPv4 or full-form IPv6 (log readability over brevity). */
+function formatAddress(address: Uint8Array): string {
+  if (address.length === 4) return address.join('.')
+  const groups: string[] = []
+  for (let i = 0; i < address.length; i += 2) groups.push((((address[i] as number) << 8) | (address[i + 1] as number)).toString(16))
+  return groups.join(':')
 }
 
 function answer(deps: QueryHandlerDeps, query: Query): LookupResult {

@@ -55,7 +55,7 @@ export async function listenTcp(
       if (n <= 0) perClient.delete(client)
       else perClient.set(client, n)
     })
-    serveConnection(socket, handler, limits)
+    serveConnection(socket, client, handler, limits)
   })
   server.on('error', (err) => logger.warn({ err }, 'tcp server error'))
 
@@ -78,7 +78,7 @@ export async function listenTcp(
   }
 }
 
-function serveConnection(socket: Socket, handler: QueryHandler, limits: TcpLimits): void {
+function serveConnection(socket: Socket, client: string, handler: QueryHandler, limits: TcpLimits): void {
   let pending: Buffer = Buffer.alloc(0)
   let unflushed = 0
   let paused = false
@@ -115,7 +115,7 @@ function serveConnection(socket: Socket, handler: QueryHandler, limits: TcpLimit
       const message = pending.subarray(2, 2 + length)
       pending = pending.subarray(2 + length)
       completed++
-      const answer = handler(message, 'tcp')
+      const answer = handler(message, 'tcp', client)
       if (answer) {
         const frame = Buffer.allocUnsafe(2 + answer.length)
         frame.writeUInt16BE(answer.length, 0)

@@ -17,7 +17,7 @@ export interface UdpListener {
 export async function listenUdp(addr: ListenAddress, handler: QueryHandler, logger: Logger): Promise<UdpListener> {
   const socket: Socket = createSocket({ type: addr.family === 6 ? 'udp6' : 'udp4', ipv6Only: addr.family === 6 })
   socket.on('message', (msg, rinfo) => {
-    const answer = handler(msg, 'udp')
+    const answer = handler(msg, 'udp', rinfo.address)
     if (!answer) return
     socket.send(answer, rinfo.port, rinfo.address, (err) => {
       if (err) logger.debug({ err, client: rinfo.address }, 'udp send failed')

@@ -60,7 +60,7 @@ export function ask(zones: ZoneSet, qname: string, qtype: string, opts: AskOptio
     questions: [{ name: qname, type: qtype as dnsPacket.RecordType, class: qclass as dnsPacket.RecordClass }],
     additionals: opts.edns === false ? [] : [{ type: 'OPT', name: '.', udpPayloadSize: opts.udpPayloadBytes ?? 1232 } as Answer],
   })
-  const bytes = handlerFor(zones)(query, opts.transport ?? 'udp')
+  const bytes = handlerFor(zones)(query, opts.transport ?? 'udp', '192.0.2.1')
   if (!bytes) throw new Error('no response')
   const packet = dnsPacket.decode(Buffer.from(bytes))
   const flags: string[] = []
