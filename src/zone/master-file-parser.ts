@@ -40,14 +40,22 @@ export interface SourcedRecord {
   readonly line: number
 }
 
-/** What the parser asks its driver for: the text of an $INCLUDE file. */
-export interface IncludeRequest {
-  /** Path as resolved against the including file's directory. */
-  readonly path: string
-}
+/**
+ * What the parser asks its driver for: the text of an $INCLUDE file (path
+ * resolved against the including file's directory), or a pause, offered every
+ * PAUSE_EVERY_ENTRIES entries so an asynchronous driver can let the event loop
+ * (and the query path sharing it) run while a large zone loads.
+ */
+export type ParserRequest = { readonly kind: 'include'; readonly path: string } | { readonly kind: 'pause' }
 
-/** The driver's answer: the file text, or why it could not be read. */
+/** The driver's answer to an include request: the file text, or why it could not be read. */
 export type IncludeReply = { readonly text: string } | { readonly error: string }
+
+/** The parser generator: yields requests, receives include replies (undefined for pauses). */
+export type MasterFileParser = Generator<ParserRequest, ParseOutput, IncludeReply | undefined>
+
+/** Entries parsed between two pause requests. */
+export const PAUSE_EVERY_ENTRIES = 5000
 
 export interface ParseOptions {
   /** Zone origin, internal form: the initial $ORIGIN. */
@@ -76,6 +84,7 @@ interface Context {
   readonly maxIncludeDepth: number
   warnedTtlFromPrevious: boolean
   warnedTtlDefaulted: boolean
+  entriesSincePause: number
 }
 
 /** Per-file parser state. An included file starts from a copy and never changes its parent's. */
@@ -91,10 +100,10 @@ const CLASS_RE = /^(?:IN|CS|CH|HS|NONE|ANY|CLASS[0-9]+)$/i
 
 /**
  * Parses one master file and, through the driver, its includes. Yields an
- * IncludeRequest per $INCLUDE and expects an IncludeReply back; returns every
- * record and problem. Never throws for bad content.
+ * include request per $INCLUDE (and expects an IncludeReply back) and pause
+ * requests; returns every record and problem. Never throws for bad content.
  */
-export function* parseMasterFile(text: string, opts: ParseOptions): Generator<IncludeRequest, ParseOutput, IncludeReply> {
+export function* parseMasterFile(text: string, opts: ParseOptions): MasterFileParser {
   const ctx: Context = {
     records: [],
     problems: [],
@@ -104,6 +113,7 @@ export function* parseMasterFile(text: string, opts: ParseOptions): Generator<In
     maxIncludeDepth: opts.maxIncludeDepth ?? MAX_INCLUDE_DEPTH,
     warnedTtlFromPrevious: false,
     warnedTtlDefaulted: false,
+    entriesSincePause: 0,
   }
   const state: FileState = {
     file: opts.fileName,
@@ -116,20 +126,24 @@ export function* parseMasterFile(text: string, opts: ParseOptions): Generator<In
   return { records: ctx.records, problems: ctx.problems, files: ctx.files }
 }
 
-/** Runs the parser to completion with a synchronous include reader. */
-export function runParserSync(gen: Generator<IncludeRequest, ParseOutput, IncludeReply>, read: (p: string) => IncludeReply): ParseOutput {
+/** Runs the parser to completion with a synchronous include reader (pauses are ignored). */
+export function runParserSync(gen: MasterFileParser, read: (p: string) => IncludeReply): ParseOutput {
   let step = gen.next()
-  while (!step.done) step = gen.next(read(step.value.path))
+  while (!step.done) step = gen.next(step.value.kind === 'include' ? read(step.value.path) : undefined)
   return step.value
 }
 
-/** Runs the parser to completion with an asynchronous include reader. */
-export async function runParserAsync(
-  gen: Generator<IncludeRequest, ParseOutput, IncludeReply>,
-  read: (p: string) => Promise<IncludeReply>,
-): Promise<ParseOutput> {
+/** Runs the parser to completion with an asynchronous include reader, yielding to the event loop at pauses. */
+export async function runParserAsync(gen: MasterFileParser, read: (p: string) => Promise<IncludeReply>): Promise<ParseOutput> {
   let step = gen.next()
-  while (!step.done) step = gen.next(await read(step.value.path))
+  while (!step.done) {
+    if (step.value.kind === 'include') {
+      step = gen.next(await read(step.value.path))
+    } else {
+      await new Promise<void>((resolve) => setImmediate(resolve))
+      step = gen.next(undefined)
+    }
+  }
   return step.value
 }
 
@@ -137,8 +151,12 @@ function report(ctx: Context, file: string, line: number, code: ZoneProblemCode,
   ctx.problems.push({ file, line, severity, code, message })
 }
 
-function* parseText(ctx: Context, text: string, state: FileState): Generator<IncludeRequest, void, IncludeReply> {
+function* parseText(ctx: Context, text: string, state: FileState): Generator<ParserRequest, void, IncludeReply | undefined> {
   for (const entry of lexMasterFile(text)) {
+    if (++ctx.entriesSincePause >= PAUSE_EVERY_ENTRIES) {
+      ctx.entriesSincePause = 0
+      yield { kind: 'pause' }
+    }
     if (entry.error !== undefined) {
       report(ctx, state.file, entry.error.line, entry.error.code, entry.error.message)
       continue
@@ -157,7 +175,7 @@ function* parseText(ctx: Context, text: string, state: FileState): Generator<Inc
   }
 }
 
-function* directive(ctx: Context, entry: Entry, state: FileState): Generator<IncludeRequest, void, IncludeReply> {
+function* directive(ctx: Context, entry: Entry, state: FileState): Generator<ParserRequest, void, IncludeReply | undefined> {
   const [first, ...args] = entry.tokens as [Token, ...Token[]]
   const name = first.text.toUpperCase()
   const arity = (min: number, max: number): void => {
@@ -217,7 +235,7 @@ function* include(
   state: FileState,
   fileTok: Token,
   originTok: Token | undefined,
-): Generator<IncludeRequest, void, IncludeReply> {
+): Generator<ParserRequest, void, IncludeReply | undefined> {
   const fileName = Buffer.from(decodeText(fileTok.text, '$INCLUDE file name')).toString('utf8')
   if (fileName === '') throw new ZoneSyntaxError(ZONE_PROBLEM.BAD_DIRECTIVE, '$INCLUDE needs a file name')
   // RFC 1035 section 5.1: the optional origin applies to the included file only.
@@ -234,7 +252,7 @@ function* include(
     throw new ZoneSyntaxError(ZONE_PROBLEM.INCLUDE_TOO_DEEP, `$INCLUDE ${target} is nested deeper than ${ctx.maxIncludeDepth} files`)
   }
   if (!ctx.files.includes(target)) ctx.files.push(target)
-  const reply = yield { path: target }
+  const reply = (yield { kind: 'include', path: target }) ?? { error: 'the driver gave no reply' }
   if ('error' in reply) {
     throw new ZoneSyntaxError(ZONE_PROBLEM.INCLUDE_UNREADABLE, `cannot read $INCLUDE file ${target}: ${reply.error}`, entry.line)
   }

@@ -6,12 +6,54 @@
  * a problem for the record.
  */
 import { isIPv4, isIPv6 } from 'node:net'
-import { labelsToName, MAX_LABEL_BYTES, MAX_NAME_WIRE_BYTES, nameToLabels } from '../wire/index.js'
+import { labelsToName, MAX_LABEL_BYTES, MAX_NAME_WIRE_BYTES, nameToLabels, nameWireLength } from '../wire/index.js'
 import { ZONE_PROBLEM, ZoneSyntaxError } from './zone-problem.js'
 import type { ZoneProblemCode } from './zone-problem.js'
 
 const BACKSLASH = 0x5c
 const DOT = 0x2e
+
+const SLAB_BYTES = 64 * 1024
+let slab = new Uint8Array(0)
+let slabUsed = 0
+
+/**
+ * A zeroed Uint8Array of `size` bytes, carved from a shared 64 KiB slab. With
+ * one ArrayBuffer per rdata field, parsing and validating a 400k-record zone
+ * took 11.5 s, mostly in the garbage collector; with slabs and the plain-name
+ * fast path below about 5 s (same machine, same minute). The views are only
+ * read after loading.
+ */
+export function allocBytes(size: number): Uint8Array {
+  if (size > 4096) return new Uint8Array(size)
+  if (slabUsed + size > slab.length) {
+    slab = new Uint8Array(SLAB_BYTES)
+    slabUsed = 0
+  }
+  const out = slab.subarray(slabUsed, slabUsed + size)
+  slabUsed += size
+  return out
+}
+
+/** A slab-backed copy of `src` (see allocBytes). */
+export function bytesFrom(src: ArrayLike<number>): Uint8Array {
+  const out = allocBytes(src.length)
+  out.set(src)
+  return out
+}
+
+// Names made only of plain characters take a fast path without per-label arrays.
+const PLAIN_NAME_RE = /^[A-Za-z0-9_/*-]+(?:\.[A-Za-z0-9_/*-]+)*\.?$/
+let cachedOrigin = ''
+let cachedOriginWireBytes = 1
+
+function originWireBytes(origin: string): number {
+  if (origin !== cachedOrigin) {
+    cachedOrigin = origin
+    cachedOriginWireBytes = nameWireLength(origin)
+  }
+  return cachedOriginWireBytes
+}
 
 // Characters a name may carry unescaped: Knot's zscanner accepts letters, digits
 // and "-_/*". Anything else (a "@" in an SOA RNAME, a ":" pasted from a URL) is
@@ -55,6 +97,7 @@ export function parseNameText(text: string, origin: string, what = 'name'): stri
   if (text === '@') return origin
   if (text === '.') return ''
   if (text.length === 0) throw new ZoneSyntaxError(ZONE_PROBLEM.BAD_NAME, `empty ${what}`)
+  if (PLAIN_NAME_RE.test(text)) return parsePlainName(text, origin, what)
   const labels: Uint8Array[] = []
   let cur: number[] = []
   let absolute = false
@@ -99,13 +142,34 @@ export function parseNameText(text: string, origin: string, what = 'name'): stri
   return labelsToName(labels)
 }
 
+function parsePlainName(text: string, origin: string, what: string): string {
+  const absolute = text.endsWith('.')
+  const body = (absolute ? text.slice(0, -1) : text).toLowerCase()
+  let start = 0
+  for (let dot = body.indexOf('.'); ; dot = body.indexOf('.', start)) {
+    const end = dot === -1 ? body.length : dot
+    if (end - start > MAX_LABEL_BYTES) {
+      throw new ZoneSyntaxError(ZONE_PROBLEM.BAD_NAME, `${what} "${text}" has a label longer than ${MAX_LABEL_BYTES} bytes (RFC 1035 section 2.3.4)`)
+    }
+    if (dot === -1) break
+    start = dot + 1
+  }
+  // Plain text is one byte per character: a length byte per label plus the root.
+  const wireBytes = absolute ? body.length + 2 : body.length + 1 + originWireBytes(origin)
+  if (wireBytes > MAX_NAME_WIRE_BYTES) {
+    throw new ZoneSyntaxError(ZONE_PROBLEM.BAD_NAME, `${what} "${text}" is ${wireBytes} bytes on the wire, above ${MAX_NAME_WIRE_BYTES} (RFC 1035 section 2.3.4)`)
+  }
+  if (absolute || origin === '') return body
+  return `${body}.${origin}`
+}
+
 /**
  * Bytes of a character-string or other text field: `\DDD` is one byte, `\X` is X,
  * anything else is its UTF-8 encoding. No length limit here (callers check).
  * Throws ZoneSyntaxError (BAD_RDATA) for a bad `\DDD`.
  */
 export function decodeText(text: string, what = 'string'): Uint8Array {
-  if (!text.includes('\\')) return new Uint8Array(Buffer.from(text, 'utf8'))
+  if (!text.includes('\\')) return bytesFrom(Buffer.from(text, 'utf8'))
   const out: number[] = []
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
@@ -127,7 +191,7 @@ export function decodeText(text: string, what = 'string'): Uint8Array {
       i += ch.length - 1
     }
   }
-  return Uint8Array.from(out)
+  return bytesFrom(out)
 }
 
 /** Maximum length of one character-string (RFC 1035 section 3.3). */
@@ -142,7 +206,7 @@ export function encodeCharacterString(text: string, what: string): Uint8Array {
   if (bytes.length > MAX_CHARACTER_STRING_BYTES) {
     throw new ZoneSyntaxError(ZONE_PROBLEM.BAD_RDATA, `${what} is ${bytes.length} bytes, above ${MAX_CHARACTER_STRING_BYTES} (RFC 1035 section 3.3)`)
   }
-  const out = new Uint8Array(bytes.length + 1)
+  const out = allocBytes(bytes.length + 1)
   out[0] = bytes.length
   out.set(bytes, 1)
   return out
@@ -158,7 +222,7 @@ export function parseUint(text: string, max: number, what: string): number {
 
 /** Big-endian bytes of an unsigned integer of `size` bytes (1, 2 or 4). */
 export function uintBytes(value: number, size: 1 | 2 | 4): Uint8Array {
-  const out = new Uint8Array(size)
+  const out = allocBytes(size)
   for (let k = size - 1, v = value; k >= 0; k--, v = Math.floor(v / 256)) out[k] = v & 0xff
   return out
 }
@@ -175,7 +239,7 @@ export function parseHexWords(words: readonly string[], what: string): Uint8Arra
     }
     parts.push(Buffer.from(w, 'hex'))
   }
-  return new Uint8Array(Buffer.concat(parts))
+  return bytesFrom(Buffer.concat(parts))
 }
 
 /**
@@ -185,7 +249,7 @@ export function parseHexWords(words: readonly string[], what: string): Uint8Arra
  */
 export function parseIpv4(text: string): Uint8Array {
   if (!isIPv4(text)) throw new ZoneSyntaxError(ZONE_PROBLEM.BAD_RDATA, `"${text}" is not an IPv4 address`)
-  return Uint8Array.from(text.split('.').map(Number))
+  return bytesFrom(text.split('.').map(Number))
 }
 
 /**
@@ -214,7 +278,7 @@ export function parseIpv6(text: string): Uint8Array {
   } else {
     groups = groupsFor(head)
   }
-  const out = new Uint8Array(16)
+  const out = allocBytes(16)
   groups.forEach((g, k) => {
     out[k * 2] = g >> 8
     out[k * 2 + 1] = g & 0xff

@@ -7,6 +7,7 @@
  */
 import { isRdataName, labelsToName, MAX_LABEL_BYTES, MAX_NAME_WIRE_BYTES, nameToWire } from '../wire/index.js'
 import type { RdataPart } from '../wire/index.js'
+import { bytesFrom } from './rdata-fields.js'
 import { ZONE_RRTYPE, rrTypeToText } from './rdata-types.js'
 import { ZONE_PROBLEM, ZoneSyntaxError } from './zone-problem.js'
 
@@ -33,10 +34,23 @@ export class RdataBuilder {
 
   private flush(): void {
     if (this.pending.length > 0) {
-      this.parts.push(Uint8Array.from(this.pending))
+      this.parts.push(bytesFrom(this.pending))
       this.pending = []
     }
   }
+}
+
+/**
+ * A string that is equal for two rdata exactly when their parts are: bytes as
+ * latin1, names tagged with a character no byte can produce. Cheaper than
+ * rendering wire bytes for duplicate detection over large zones.
+ */
+export function rdataKey(parts: readonly RdataPart[]): string {
+  let key = ''
+  for (const p of parts) {
+    key += isRdataName(p) ? `\u0100${p.name}\u0101` : Buffer.from(p.buffer, p.byteOffset, p.byteLength).toString('latin1')
+  }
+  return key
 }
 
 /** Uncompressed wire bytes of rdata parts (names lowercased, as stored). */
@@ -70,7 +84,7 @@ function readName(type: number, data: Uint8Array, offset: number): [string, numb
     wireBytes += 1 + len
     if (wireBytes > MAX_NAME_WIRE_BYTES) throw bad(type, `a name is longer than ${MAX_NAME_WIRE_BYTES} bytes`)
     if (o + 1 + len > data.length) throw bad(type, 'a label runs past the end of the data')
-    labels.push(data.slice(o + 1, o + 1 + len))
+    labels.push(data.subarray(o + 1, o + 1 + len))
     o += 1 + len
   }
 }

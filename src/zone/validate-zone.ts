@@ -6,11 +6,11 @@
  * the records cleaned the way Knot loads them (duplicates merged, one TTL per
  * RRset, out-of-zone data dropped). Knows nothing of files or text.
  */
-import { isSubdomainOf, parentName, toFqdn } from '../wire/index.js'
-import type { ResourceRecord } from '../wire/index.js'
+import { isRdataName, isSubdomainOf, parentName, toFqdn } from '../wire/index.js'
+import type { RdataPart, ResourceRecord } from '../wire/index.js'
 import type { SourcedRecord } from './master-file-parser.js'
 import { ZONE_RRTYPE, rrTypeToText } from './rdata-types.js'
-import { rdataToWire } from './rdata-wire.js'
+import { rdataKey } from './rdata-wire.js'
 import { ZONE_PROBLEM } from './zone-problem.js'
 import type { ZoneProblem, ZoneProblemCode } from './zone-problem.js'
 
@@ -25,10 +25,60 @@ const CNAME_COMPANIONS: ReadonlySet<number> = new Set([ZONE_RRTYPE.CNAME, ZONE_R
 // Types that belong at a delegation point in the parent (RFC 4035 section 2.2, 2.4).
 const DELEGATION_TYPES: ReadonlySet<number> = new Set([ZONE_RRTYPE.NS, ZONE_RRTYPE.DS, ZONE_RRTYPE.RRSIG, ZONE_RRTYPE.NSEC])
 
+interface RRsetGroup {
+  /** TTL of the RRset so far: the last record's, as Knot does. */
+  ttlSec: number
+  /** Distinct records in file order. */
+  readonly records: SourcedRecord[]
+  /** Rdata keys, built once the RRset is large enough for linear scans to hurt. */
+  keys: Set<string> | undefined
+}
+
 interface Item {
   readonly src: SourcedRecord
-  readonly key: string
-  ttlSec: number
+  readonly group: RRsetGroup
+}
+
+// RRsets up to this size are scanned for duplicates; larger ones use a key set.
+const LINEAR_DUPLICATE_SCAN = 16
+
+/** parentName without splitting when the name has no escapes (the common case). */
+function parentOf(name: string): string | undefined {
+  if (name.includes('\\')) return parentName(name)
+  if (name === '') return undefined
+  const dot = name.indexOf('.')
+  return dot < 0 ? '' : name.slice(dot + 1)
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) return false
+  return true
+}
+
+function sameRdata(a: readonly RdataPart[], b: readonly RdataPart[]): boolean {
+  if (a.length !== b.length) return false
+  for (let k = 0; k < a.length; k++) {
+    const x = a[k] as RdataPart
+    const y = b[k] as RdataPart
+    if (isRdataName(x)) {
+      if (!isRdataName(y) || x.name !== y.name) return false
+    } else if (isRdataName(y) || !sameBytes(x, y)) {
+      return false
+    }
+  }
+  return true
+}
+
+function isDuplicate(group: RRsetGroup, rr: ResourceRecord): boolean {
+  if (group.keys === undefined && group.records.length < LINEAR_DUPLICATE_SCAN) {
+    return group.records.some((other) => sameRdata(other.rr.rdata, rr.rdata))
+  }
+  if (group.keys === undefined) group.keys = new Set(group.records.map((r) => rdataKey(r.rr.rdata)))
+  const key = rdataKey(rr.rdata)
+  if (group.keys.has(key)) return true
+  group.keys.add(key)
+  return false
 }
 
 /**
@@ -50,59 +100,45 @@ export function validateZone(origin: string, parsed: readonly SourcedRecord[], m
     else add(src, ZONE_PROBLEM.OUT_OF_ZONE, `${toFqdn(src.rr.name)} is outside the zone ${zoneText}`)
   }
 
-  // TTLs inside one RRset (RFC 2181 section 5.2). Knot loads the zone, logs the
-  // mismatch and gives the RRset the TTL of the record added last; we do the
-  // same and warn at every record that changes it. RRSIGs are exempt: their
-  // TTLs follow the RRsets they cover.
-  const rrsetTtl = new Map<string, number>()
-  const items: Item[] = []
+  // One pass groups records by name and type, merges duplicates and settles
+  // each RRset's TTL. (Global maps keyed by name+type+rdata strings made this
+  // the slowest step of loading a 400k-record zone.)
+  const byName = new Map<string, Map<number, RRsetGroup>>()
+  const unique: Item[] = []
   for (const src of inZone) {
     const rr = src.rr
-    const setKey = `${rr.name}\u0000${rr.type}`
-    const item: Item = { src, key: `${setKey}\u0000${Buffer.from(rdataToWire(rr.rdata)).toString('hex')}`, ttlSec: rr.ttlSec }
-    items.push(item)
-    if (rr.type === ZONE_RRTYPE.RRSIG) continue
-    const current = rrsetTtl.get(setKey)
-    if (current !== undefined && current !== rr.ttlSec) {
+    let types = byName.get(rr.name)
+    if (types === undefined) byName.set(rr.name, (types = new Map()))
+    let group = types.get(rr.type)
+    if (group === undefined) types.set(rr.type, (group = { ttlSec: rr.ttlSec, records: [], keys: undefined }))
+    // TTLs inside one RRset (RFC 2181 section 5.2). Knot loads the zone, logs
+    // the mismatch and gives the RRset the TTL of the record added last; we do
+    // the same and warn at every record that changes it. RRSIGs are exempt:
+    // their TTLs follow the RRsets they cover.
+    if (rr.type !== ZONE_RRTYPE.RRSIG && rr.ttlSec !== group.ttlSec) {
       add(
         src,
         ZONE_PROBLEM.TTL_MISMATCH,
-        `TTL ${rr.ttlSec} differs from ${current} of earlier ${toFqdn(rr.name)} ${rrTypeToText(rr.type)} records; the RRset TTL is set to ${rr.ttlSec} (RFC 2181 section 5.2)`,
+        `TTL ${rr.ttlSec} differs from ${group.ttlSec} of earlier ${toFqdn(rr.name)} ${rrTypeToText(rr.type)} records; the RRset TTL is set to ${rr.ttlSec} (RFC 2181 section 5.2)`,
         'warning',
       )
+      group.ttlSec = rr.ttlSec
     }
-    rrsetTtl.set(setKey, rr.ttlSec)
-  }
-
-  // Duplicates collapse silently (RFC 2181 section 5: an RRset is a set).
-  const seen = new Set<string>()
-  const unique: Item[] = []
-  for (const item of items) {
-    if (seen.has(item.key)) continue
-    seen.add(item.key)
-    const rr = item.src.rr
-    if (rr.type !== ZONE_RRTYPE.RRSIG) item.ttlSec = rrsetTtl.get(`${rr.name}\u0000${rr.type}`) as number
+    // Duplicates collapse silently (RFC 2181 section 5: an RRset is a set).
+    if (isDuplicate(group, rr)) continue
+    const item: Item = { src, group }
+    group.records.push(src)
     unique.push(item)
-  }
-
-  // Index: name → type → records in file order.
-  const byName = new Map<string, Map<number, SourcedRecord[]>>()
-  for (const { src } of unique) {
-    let types = byName.get(src.rr.name)
-    if (types === undefined) byName.set(src.rr.name, (types = new Map()))
-    const list = types.get(src.rr.type)
-    if (list === undefined) types.set(src.rr.type, [src])
-    else list.push(src)
   }
 
   // SOA: exactly one, at the apex (RFC 1035 section 5.2; Knot refuses zero or several).
   const apexTypes = byName.get(origin)
-  const apexSoa = apexTypes?.get(ZONE_RRTYPE.SOA) ?? []
+  const apexSoa = apexTypes?.get(ZONE_RRTYPE.SOA)?.records ?? []
   if (apexSoa.length === 0) add({ file: mainFile, line: 0 }, ZONE_PROBLEM.SOA_MISSING, `the zone ${zoneText} has no SOA record at its apex`)
   for (const extra of apexSoa.slice(1)) add(extra, ZONE_PROBLEM.SOA_MULTIPLE, `a second SOA record for ${zoneText}: a zone has exactly one`)
   for (const [name, types] of byName) {
     if (name === origin) continue
-    for (const soa of types.get(ZONE_RRTYPE.SOA) ?? []) {
+    for (const soa of types.get(ZONE_RRTYPE.SOA)?.records ?? []) {
       add(soa, ZONE_PROBLEM.SOA_NOT_AT_APEX, `SOA record at ${toFqdn(name)}, which is not the zone apex ${zoneText}`)
     }
   }
@@ -116,7 +152,7 @@ export function validateZone(origin: string, parsed: readonly SourcedRecord[], m
   const order = new Map<SourcedRecord, number>()
   unique.forEach((item, k) => order.set(item.src, k))
   for (const [name, types] of byName) {
-    const cnames = types.get(ZONE_RRTYPE.CNAME)
+    const cnames = types.get(ZONE_RRTYPE.CNAME)?.records
     if (cnames === undefined) continue
     const first = cnames[0] as SourcedRecord
     if (name === origin) {
@@ -131,10 +167,10 @@ export function validateZone(origin: string, parsed: readonly SourcedRecord[], m
     // Point at whichever came second: that is the line the operator must look at.
     let culprit = first
     let culpritOrder = order.get(first) as number
-    for (const [, list] of others) {
-      const o = order.get(list[0] as SourcedRecord) as number
+    for (const [, group] of others) {
+      const o = order.get(group.records[0] as SourcedRecord) as number
       if (o > culpritOrder) {
-        culprit = list[0] as SourcedRecord
+        culprit = group.records[0] as SourcedRecord
         culpritOrder = o
       }
     }
@@ -153,27 +189,41 @@ export function validateZone(origin: string, parsed: readonly SourcedRecord[], m
     if (types.has(ZONE_RRTYPE.DNAME)) dnames.add(name)
   }
   if (cuts.size > 0 || dnames.size > 0) {
+    // Nearest cut or DNAME strictly above each name, computed once per name.
+    const above = new Map<string, { readonly at: string; readonly isDname: boolean } | null>()
+    const nearestAbove = (name: string): { readonly at: string; readonly isDname: boolean } | null => {
+      let found = above.get(name)
+      if (found !== undefined) return found
+      found = null
+      for (let up = parentOf(name); up !== undefined && up !== origin; up = parentOf(up)) {
+        if (dnames.has(up) || cuts.has(up)) {
+          found = { at: up, isDname: dnames.has(up) }
+          break
+        }
+      }
+      above.set(name, found)
+      return found
+    }
     for (const { src } of unique) {
       const rr = src.rr
+      const what = `${toFqdn(rr.name)} ${rrTypeToText(rr.type)}`
       if (cuts.has(rr.name) && !DELEGATION_TYPES.has(rr.type)) {
-        add(src, ZONE_PROBLEM.OCCLUDED, `${toFqdn(rr.name)} ${rrTypeToText(rr.type)} is at a delegation point and will not be served`, 'warning')
+        add(src, ZONE_PROBLEM.OCCLUDED, `${what} is at a delegation point and will not be served`, 'warning')
         continue
       }
-      for (let up = parentName(rr.name); up !== undefined && up !== origin && isSubdomainOf(up, origin); up = parentName(up)) {
-        if (dnames.has(up)) {
-          add(src, ZONE_PROBLEM.OCCLUDED, `${toFqdn(rr.name)} ${rrTypeToText(rr.type)} is below the DNAME at ${toFqdn(up)} and will not be served`, 'warning')
-          break
-        }
-        if (cuts.has(up)) {
-          if (rr.type !== ZONE_RRTYPE.A && rr.type !== ZONE_RRTYPE.AAAA) {
-            add(src, ZONE_PROBLEM.OCCLUDED, `${toFqdn(rr.name)} ${rrTypeToText(rr.type)} is below the delegation at ${toFqdn(up)} and will not be served`, 'warning')
-          }
-          break
-        }
+      const hit = nearestAbove(rr.name)
+      if (hit === null) continue
+      if (hit.isDname) {
+        add(src, ZONE_PROBLEM.OCCLUDED, `${what} is below the DNAME at ${toFqdn(hit.at)} and will not be served`, 'warning')
+      } else if (rr.type !== ZONE_RRTYPE.A && rr.type !== ZONE_RRTYPE.AAAA) {
+        add(src, ZONE_PROBLEM.OCCLUDED, `${what} is below the delegation at ${toFqdn(hit.at)} and will not be served`, 'warning')
       }
     }
   }
 
-  const records = unique.map(({ src, ttlSec }) => (ttlSec === src.rr.ttlSec ? src.rr : { ...src.rr, ttlSec }))
+  const records = unique.map(({ src, group }) => {
+    const rr = src.rr
+    return rr.type === ZONE_RRTYPE.RRSIG || rr.ttlSec === group.ttlSec ? rr : { ...rr, ttlSec: group.ttlSec }
+  })
   return { records, problems }
 }

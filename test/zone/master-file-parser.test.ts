@@ -2,6 +2,7 @@
 // escapes in names, and errors reported with their line, all in one pass.
 import t from 'tap'
 import { parseZoneText } from '../../src/zone/load-zone-file.js'
+import { parseMasterFile, PAUSE_EVERY_ENTRIES } from '../../src/zone/master-file-parser.js'
 import { ZONE_PROBLEM } from '../../src/zone/zone-problem.js'
 import type { ResourceRecord } from '../../src/wire/index.js'
 
@@ -187,4 +188,18 @@ t.test('$INCLUDE without a reader is a problem, not a throw', async (t) => {
   const r = parse(`$TTL 1\n${APEX}$INCLUDE other.zone\n`)
   t.match(r.problems, [{ line: 4, code: ZONE_PROBLEM.INCLUDE_UNREADABLE }])
   t.same(r.files, ['z.zone', 'other.zone'])
+})
+
+t.test('the parser offers a pause every PAUSE_EVERY_ENTRIES entries', async (t) => {
+  const lines = ['$TTL 60', APEX.trimEnd()]
+  for (let i = 0; i < 2 * PAUSE_EVERY_ENTRIES; i++) lines.push(`h${i} A 192.0.2.1`)
+  const gen = parseMasterFile(lines.join('\n'), { origin: 'example.com', fileName: 'big.zone' })
+  let pauses = 0
+  let step = gen.next()
+  while (!step.done) {
+    if (step.value.kind === 'pause') pauses++
+    step = gen.next(undefined)
+  }
+  t.equal(pauses, 2)
+  t.equal(step.value.records.length, 2 * PAUSE_EVERY_ENTRIES + 2)
 })
