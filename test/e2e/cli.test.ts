@@ -105,3 +105,35 @@ t.test('serve --zone ORIGIN=FILE --listen HOST:PORT serves without a config file
   const stopped = await server.stop()
   t.equal(stopped.code, 0, 'SIGTERM exits 0')
 })
+
+t.test('serve: SIGHUP reloads zone files; a broken file keeps the old data and names file:line', async (t) => {
+  const file = join(tmp, 'hup.test.zone')
+  const zone = (address: string, extra = '') =>
+    `$TTL 60\n@ SOA ns hostmaster 1 7200 900 1209600 60\n@ NS ns\nns A 192.0.2.1\nwww A ${address}\n${extra}`
+  await writeFile(file, zone('192.0.2.10'))
+  const port = await getFreePort()
+  // Polling off: only the signal may reload.
+  const config = join(tmp, 'hup.yaml')
+  await writeFile(config, `listen: ["127.0.0.1:${port}"]\nzones: [{ origin: hup.test, file: hup.test.zone }]\ndns: { zonePollIntervalMs: 0 }\n`)
+  const server = await startSteerdns(['serve', '--config', config], { probe: { host: '127.0.0.1', port } })
+  t.teardown(() => server.stop())
+  const www = async () => {
+    const p = dnsPacket.decode(await queryUdp('127.0.0.1', port, encodeQuery({ id: 1, name: 'www.hup.test', qtype: 1 }), 2000))
+    return (p.answers ?? []).map((a) => String((a as { data: unknown }).data))
+  }
+  const waitFor = async (want: string, logged: RegExp) => {
+    for (let i = 0; i < 100 && !logged.test(server.stdout()); i++) await new Promise((r) => setTimeout(r, 50))
+    t.match(server.stdout(), logged)
+    t.same(await www(), [want])
+  }
+  t.same(await www(), ['192.0.2.10'])
+
+  await writeFile(file, zone('192.0.2.20'))
+  process.kill(server.pid, 'SIGHUP')
+  await waitFor('192.0.2.20', /"version":2,"zones":1,"msg":"zones published"/)
+
+  await writeFile(file, zone('192.0.2.30', 'bad A 192.0.2\n'))
+  process.kill(server.pid, 'SIGHUP')
+  await waitFor('192.0.2.20', /previous version keeps serving/)
+  t.match(server.stdout(), `${file}:6:`, 'the bad line is named')
+})
