@@ -1,9 +1,9 @@
 /**
  * Field-level decoders for master-file text: domain names (absolute, relative,
  * `@`, `\.` and `\DDD` escapes), character-strings, unsigned numbers, hex and
- * IP addresses. Shared by owner parsing and every rdata type. Each decoder
- * throws ZoneSyntaxError with a message naming the field; callers turn that into
- * a problem for the record.
+ * IP addresses, plus the slab allocator their bytes come from. Shared by owner
+ * parsing and every rdata type. Each decoder throws ZoneSyntaxError with a
+ * message naming the field; callers turn that into a problem for the record.
  */
 import { isIPv4, isIPv6 } from 'node:net'
 import { labelsToName, MAX_LABEL_BYTES, MAX_NAME_WIRE_BYTES, nameToLabels, nameWireLength } from '../wire/index.js'
