@@ -72,7 +72,11 @@ export function createQueryHandler(deps: QueryHandlerDeps): QueryHandler {
     } catch (err) {
       deps.counters.internalErrors++
       deps.onInternalError?.(err)
-      return servfail(message)
+      const reply = servfail(message)
+      // Keep received = answered + dropped true even after a bug.
+      if (reply) bump(deps.counters.responsesByRcode, RCODE.SERVFAIL)
+      else bump(deps.counters.droppedByReason, 'internal-error')
+      return reply
     }
   }
 }
