@@ -4,6 +4,7 @@
 #   kdig (knot-dnsutils)  - an independent parser in the conformance battery
 #   knotd (knot)          - the reference server of the differential test
 #   python3               - raw-packet checks in the conformance battery
+#   mmdblookup (mmdb-bin) - an independent reader of the geo databases we write
 # Runs apt-get only when something is missing; needs root (or sudo) then.
 set -eu
 missing=""
@@ -11,6 +12,7 @@ command -v dig >/dev/null 2>&1 || missing="$missing bind9-dnsutils"
 command -v kdig >/dev/null 2>&1 || missing="$missing knot-dnsutils"
 command -v knotd >/dev/null 2>&1 || [ -x /usr/sbin/knotd ] || missing="$missing knot"
 command -v python3 >/dev/null 2>&1 || missing="$missing python3"
+command -v mmdblookup >/dev/null 2>&1 || missing="$missing mmdb-bin"
 [ -z "$missing" ] && exit 0
 echo "test/setup.sh: installing$missing" >&2
 SUDO=""
