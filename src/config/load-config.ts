@@ -5,6 +5,7 @@
  * collected and thrown together as one ConfigError with paths and lines.
  */
 import { readFile } from 'node:fs/promises'
+import { isIPv4, isIPv6 } from 'node:net'
 import { hostname } from 'node:os'
 import { dirname, resolve } from 'node:path'
 import { Ajv } from 'ajv'
@@ -77,6 +78,12 @@ function finish(config: SteerdnsConfig, file: string): SteerdnsConfig {
     ...config,
     identity: config.identity ?? hostname(),
     zones: config.zones.map((z) => ({ origin: normalizeOrigin(z.origin), file: resolve(base, z.file) })),
+    services: config.services.map((s) => ({ ...s, name: normalizeOrigin(s.name) })),
+    map: { ...config.map, file: config.map.file === undefined ? undefined : resolve(base, config.map.file) },
+    geo: {
+      city: config.geo.city === undefined ? undefined : resolve(base, config.geo.city),
+      asn: config.geo.asn === undefined ? undefined : resolve(base, config.geo.asn),
+    },
   }
 }
 
@@ -89,7 +96,12 @@ export function normalizeOrigin(origin: string): string {
 /** Checks the schema cannot express. Tolerates data that failed the schema (it may be any shape). */
 function crossCheck(data: unknown): Omit<ConfigProblem, 'file' | 'line'>[] {
   const problems: Omit<ConfigProblem, 'file' | 'line'>[] = []
-  const config = (typeof data === 'object' && data !== null ? data : {}) as { listen?: unknown; zones?: unknown }
+  const config = (typeof data === 'object' && data !== null ? data : {}) as {
+    listen?: unknown
+    zones?: unknown
+    targets?: unknown
+    services?: unknown
+  }
   if (Array.isArray(config.listen)) {
     config.listen.forEach((l: unknown, i) => {
       if (typeof l !== 'string') return
@@ -111,6 +123,74 @@ function crossCheck(data: unknown): Omit<ConfigProblem, 'file' | 'line'>[] {
       else seen.set(key, i)
     })
   }
+  problems.push(...checkTargets(config.targets), ...checkServices(config.services, config.targets, config.zones))
+  return problems
+}
+
+type Problem = Omit<ConfigProblem, 'file' | 'line'>
+
+function arrayOf(value: unknown): Record<string, unknown>[] {
+  return Array.isArray(value) ? value.filter((v): v is Record<string, unknown> => typeof v === 'object' && v !== null) : []
+}
+
+function checkTargets(targets: unknown): Problem[] {
+  const problems: Problem[] = []
+  const ids = new Map<string, number>()
+  ;(Array.isArray(targets) ? targets : []).forEach((raw: unknown, i) => {
+    if (typeof raw !== 'object' || raw === null) return
+    const t = raw as { id?: unknown; ipv4?: unknown; ipv6?: unknown }
+    if (typeof t.id === 'string') {
+      const first = ids.get(t.id)
+      if (first !== undefined) problems.push({ path: `targets[${i}].id`, message: `target id ${t.id} is already used by targets[${first}]` })
+      else ids.set(t.id, i)
+    }
+    const v4 = Array.isArray(t.ipv4) ? t.ipv4 : []
+    const v6 = Array.isArray(t.ipv6) ? t.ipv6 : []
+    v4.forEach((a: unknown, j) => {
+      if (typeof a === 'string' && !isIPv4(a)) problems.push({ path: `targets[${i}].ipv4[${j}]`, message: 'not an IPv4 address' })
+    })
+    v6.forEach((a: unknown, j) => {
+      if (typeof a === 'string' && !isIPv6(a)) problems.push({ path: `targets[${i}].ipv6[${j}]`, message: 'not an IPv6 address' })
+    })
+    if (v4.length === 0 && v6.length === 0) problems.push({ path: `targets[${i}]`, message: 'needs at least one address in ipv4 or ipv6' })
+  })
+  return problems
+}
+
+function checkServices(services: unknown, targets: unknown, zones: unknown): Problem[] {
+  const problems: Problem[] = []
+  const targetList = arrayOf(targets)
+  const ids = new Set(targetList.map((t) => t['id']).filter((id): id is string => typeof id === 'string'))
+  const tags = new Set(targetList.flatMap((t) => (Array.isArray(t['tags']) ? t['tags'] : [])).filter((x): x is string => typeof x === 'string'))
+  const origins = arrayOf(zones)
+    .map((z) => z['origin'])
+    .filter((o): o is string => typeof o === 'string')
+    .map(normalizeOrigin)
+  const names = new Map<string, number>()
+  arrayOf(services).forEach((svc, i) => {
+    if (typeof svc['name'] === 'string') {
+      const name = normalizeOrigin(svc['name'])
+      const first = names.get(name)
+      if (first !== undefined) problems.push({ path: `services[${i}].name`, message: `service ${name} is already defined at services[${first}]` })
+      else names.set(name, i)
+      if (!origins.some((o) => o === '' || name === o || name.endsWith('.' + o))) {
+        problems.push({ path: `services[${i}].name`, message: `${name} is not inside any configured zone` })
+      }
+    }
+    const pool = Array.isArray(svc['pool']) ? svc['pool'] : []
+    pool.forEach((member: unknown, j) => {
+      if (typeof member !== 'string') return
+      if (member.startsWith('tag:')) {
+        if (!tags.has(member.slice(4))) problems.push({ path: `services[${i}].pool[${j}]`, message: `no target has tag ${member.slice(4)}` })
+      } else if (!ids.has(member)) {
+        problems.push({ path: `services[${i}].pool[${j}]`, message: `unknown target ${member}` })
+      }
+    })
+    const ttl = svc['ttl'] as { min?: unknown; max?: unknown } | undefined
+    if (ttl && typeof ttl.min === 'number' && typeof ttl.max === 'number' && ttl.min > ttl.max) {
+      problems.push({ path: `services[${i}].ttl.min`, message: `must not exceed ttl.max (${ttl.max})` })
+    }
+  })
   return problems
 }
 

@@ -17,6 +17,42 @@ export interface TcpGuardConfig {
   readonly maxPipelined: number
 }
 
+export interface TargetConfig {
+  readonly id: string
+  readonly site: string
+  readonly ipv4: readonly string[]
+  readonly ipv6: readonly string[]
+  readonly location: { readonly lat: number; readonly lon: number }
+  /** Relative share of load among near-equal targets (capacity weight). */
+  readonly capacity: number
+  readonly tags: readonly string[]
+}
+
+export type AllDownPolicy = 'best' | 'all' | 'static'
+
+export interface ServiceConfig {
+  /** Steered name, internal form after loading (lowercase, no trailing dot). */
+  readonly name: string
+  /** Target ids and `tag:NAME` selectors. */
+  readonly pool: readonly string[]
+  /** Targets per answer. */
+  readonly answers: number
+  readonly ttl: { readonly min: number; readonly max: number }
+  readonly allDown: AllDownPolicy
+}
+
+export interface MapConfig {
+  /** Map file loaded at start (absent: empty map); `serve --map` overrides. */
+  readonly file: string | undefined
+  /** Client addresses are reduced to these prefixes for load-sharing hashes and measurements. */
+  readonly ipv4Prefix: number
+  readonly ipv6Prefix: number
+  /** Candidates within this percentage of the best score share load by capacity. */
+  readonly tolerancePct: number
+  /** Map entries older than this fall back to geo. */
+  readonly staleAfterSec: number
+}
+
 export interface SteerdnsConfig {
   /** Node identity in NSID, CHAOS id.server/hostname.bind and every log line. */
   readonly identity: string
@@ -34,7 +70,14 @@ export interface SteerdnsConfig {
   }
   readonly guard: { readonly tcp: TcpGuardConfig }
   readonly log: { readonly level: string; readonly queries: boolean }
+  readonly targets: readonly TargetConfig[]
+  readonly services: readonly ServiceConfig[]
+  readonly map: MapConfig
+  /** MaxMind databases: `city` (GeoIP2/GeoLite2 City layout) for geo fallback, `asn` optional. */
+  readonly geo: { readonly city: string | undefined; readonly asn: string | undefined }
 }
+
+const idPattern = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'
 
 const listenPattern = '^(\\[[0-9A-Fa-f:.]+\\]|[0-9.]+):[0-9]{1,5}$'
 
@@ -83,6 +126,71 @@ export const configSchema = {
           },
         },
       },
+    },
+    targets: {
+      type: 'array',
+      default: [],
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id', 'location'],
+        properties: {
+          id: { type: 'string', pattern: idPattern },
+          site: { type: 'string', default: '' },
+          ipv4: { type: 'array', items: { type: 'string' }, default: [] },
+          ipv6: { type: 'array', items: { type: 'string' }, default: [] },
+          location: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['lat', 'lon'],
+            properties: { lat: { type: 'number', minimum: -90, maximum: 90 }, lon: { type: 'number', minimum: -180, maximum: 180 } },
+          },
+          capacity: { type: 'number', exclusiveMinimum: 0, default: 100 },
+          tags: { type: 'array', items: { type: 'string', pattern: idPattern }, default: [] },
+        },
+      },
+    },
+    services: {
+      type: 'array',
+      default: [],
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'pool'],
+        properties: {
+          name: { type: 'string', minLength: 1 },
+          pool: { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1 },
+          answers: { type: 'integer', minimum: 1, maximum: 16, default: 1 },
+          ttl: {
+            type: 'object',
+            additionalProperties: false,
+            default: {},
+            properties: {
+              min: { type: 'integer', minimum: 0, maximum: 86400, default: 10 },
+              max: { type: 'integer', minimum: 0, maximum: 86400, default: 60 },
+            },
+          },
+          allDown: { enum: ['best', 'all', 'static'], default: 'best' },
+        },
+      },
+    },
+    map: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        file: { type: 'string', minLength: 1 },
+        ipv4Prefix: { type: 'integer', minimum: 8, maximum: 32, default: 24 },
+        ipv6Prefix: { type: 'integer', minimum: 16, maximum: 128, default: 48 },
+        tolerancePct: { type: 'number', minimum: 0, maximum: 1000, default: 10 },
+        staleAfterSec: { type: 'integer', minimum: 1, default: 3600 },
+      },
+    },
+    geo: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: { city: { type: 'string', minLength: 1 }, asn: { type: 'string', minLength: 1 } },
     },
     log: {
       type: 'object',
