@@ -10,13 +10,19 @@ import { lookup } from '../zone/index.js'
 import type { LookupResult, ZoneSet } from '../zone/index.js'
 import { bump } from '../telemetry/index.js'
 import type { QueryCounters } from '../telemetry/index.js'
+import type { SteeringView } from '../steering/index.js'
 import type { ChaosRecords } from './chaos.js'
+import { answerSteered, keyForQuery } from './steered-answer.js'
 
 export type Transport = 'udp' | 'tcp'
 
 /** Everything the handler reads; `zones()` returns the current snapshot. */
 export interface QueryHandlerDeps {
   readonly zones: () => ZoneSet
+  /** The steering snapshot; absent when nothing is steered. */
+  readonly steering?: () => SteeringView
+  /** Clock for map staleness (injected so tests control it). */
+  readonly nowMs?: () => number
   readonly chaos: ChaosRecords
   /** NSID payload (RFC 5001), undefined to never send one. */
   readonly nsid: Uint8Array | undefined
@@ -110,10 +116,12 @@ function handle(deps: QueryHandlerDeps, message: Uint8Array, transport: Transpor
   }
 
   const query = decoded.query
-  const result = answer(deps, query)
+  const { result, scopePrefixLen } = answer(deps, query, client)
   const options: EdnsOption[] = []
-  // Static data does not depend on the client: scope 0 (RFC 7871 section 7.2.1).
-  if (query.edns?.clientSubnet) options.push(clientSubnetOption(query.edns.clientSubnet, 0))
+  // ECS is echoed whenever the query carried it (RFC 7871 section 7.2.1). Static
+  // data, negative answers and source /0 get scope 0; steered answers their decision's.
+  const ecs = query.edns?.clientSubnet
+  if (ecs) options.push(clientSubnetOption(ecs, ecs.sourcePrefixLen === 0 ? 0 : scopePrefixLen))
   const bytes = send(deps, {
     id: query.id,
     opcode: query.opcode,
@@ -155,11 +163,22 @@ function formatAddress(address: Uint8Array): string {
   return groups.join(':')
 }
 
-function answer(deps: QueryHandlerDeps, query: Query): LookupResult {
-  if (query.qtype === RRTYPE.AXFR || query.qtype === RRTYPE.IXFR) return refused()
-  if (query.qclass === RRCLASS.CH) return chaos(deps.chaos, query)
-  if (query.qclass !== RRCLASS.IN) return refused()
-  return lookup(deps.zones(), query.qname, query.qtype)
+function answer(deps: QueryHandlerDeps, query: Query, client: string): { result: LookupResult; scopePrefixLen: number } {
+  if (query.qtype === RRTYPE.AXFR || query.qtype === RRTYPE.IXFR) return { result: refused(), scopePrefixLen: 0 }
+  if (query.qclass === RRCLASS.CH) return { result: chaos(deps.chaos, query), scopePrefixLen: 0 }
+  if (query.qclass !== RRCLASS.IN) return { result: refused(), scopePrefixLen: 0 }
+  const zones = deps.zones()
+  const view = deps.steering?.()
+  const service = view?.setup.services.get(query.qname)
+  if (view && service) {
+    const key = keyForQuery(query.edns?.clientSubnet, client)
+    if (key) {
+      const steered = answerSteered(service, query.qname, query.qtype, key, view, zones, deps.nowMs?.() ?? Date.now())
+      if (!steered.useStatic) return { result: steered.result, scopePrefixLen: steered.scopePrefixLen }
+    }
+  }
+  const isSteered = view && view.setup.services.size > 0 ? (name: string) => view.setup.services.has(name) : undefined
+  return { result: lookup(zones, query.qname, query.qtype, isSteered), scopePrefixLen: 0 }
 }
 
 function chaos(records: ChaosRecords, query: Query): LookupResult {
