@@ -26,8 +26,8 @@ export interface MapReader {
   candidateScoreMs(entry: number, i: number): number
   candidateSamples(entry: number, i: number): number
   entryPrefix(entry: number): string
-  /** NaN when the entry carries no time of its own. */
-  entryUpdatedAtMs(entry: number): number
+  /** Undefined when the entry carries no time of its own (the map's generatedAtMs applies). */
+  entryUpdatedAtMs(entry: number): number | undefined
 }
 
 /** What select() needs of the geo database (geo/ implements it). */
@@ -214,8 +214,7 @@ export function select(
 }
 
 function isStale(view: SteeringView, entry: number, nowMs: number): boolean {
-  const updated = view.map.entryUpdatedAtMs(entry)
-  const at = Number.isNaN(updated) ? view.map.generatedAtMs : updated
+  const at = view.map.entryUpdatedAtMs(entry) ?? view.map.generatedAtMs
   return at !== undefined && nowMs - at > view.setup.staleAfterSec * 1000
 }
 
