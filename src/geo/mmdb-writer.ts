@@ -246,20 +246,25 @@ class ByteWriter {
     return at
   }
 
+  // Each method reserves before touching this.buf: reserve() may replace it.
   byte(value: number): void {
-    this.buf[this.reserve(1)] = value
+    const at = this.reserve(1)
+    this.buf[at] = value
   }
 
   append(bytes: Uint8Array): void {
-    this.buf.set(bytes, this.reserve(bytes.length))
+    const at = this.reserve(bytes.length)
+    this.buf.set(bytes, at)
   }
 
   double(value: number): void {
-    this.buf.writeDoubleBE(value, this.reserve(8))
+    const at = this.reserve(8)
+    this.buf.writeDoubleBE(value, at)
   }
 
   float(value: number): void {
-    this.buf.writeFloatBE(value, this.reserve(4))
+    const at = this.reserve(4)
+    this.buf.writeFloatBE(value, at)
   }
 
   bytes(): Buffer {
