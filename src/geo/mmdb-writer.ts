@@ -14,8 +14,9 @@
  *   covers; the wider one keeps the rest (what an operator means by listing
  *   10.0.0.0/8 and then 10.1.0.0/16). The same network twice is an error.
  * - Data section: identical records are stored once (compared by encoded
- *   bytes); no pointers otherwise. Map keys are written sorted, so the output
- *   depends only on the content, not on object construction order.
+ *   bytes); no pointers otherwise. Records are written in address order and
+ *   map keys sorted, so the bytes depend only on the content, not on the
+ *   order of the input or of object keys.
  * - Record size: the smallest of 24, 28 and 32 bits that holds every pointer
  *   (or meta.minRecordSizeBits, so tests can exercise every node layout).
  */
@@ -86,13 +87,16 @@ export interface MmdbMetadata {
  * large for 32-bit records.
  */
 export function writeMmdb(networks: readonly MmdbNetwork[], meta: MmdbMetadata): Buffer {
+  const nets = networks.map((n) => ({ net: parseTreeNetwork(n.network), record: n.record }))
+  checkNetworks(nets.map((n) => n.net))
+  // Address order fixes the data section's order, so the input order does not change the bytes.
+  nets.sort((a, b) => Buffer.compare(a.net.treeBits, b.net.treeBits) || a.net.treePrefixLen - b.net.treePrefixLen)
   const data = new DataSection()
-  const parsed = networks.map((n) => ({ net: parseTreeNetwork(n.network), dataOffset: data.add(n.record, n.network) }))
-  checkNetworks(parsed.map((p) => p.net))
-  // Wider networks first: a later, more specific one splits the wider leaf and keeps the rest of it.
-  parsed.sort((a, b) => a.net.treePrefixLen - b.net.treePrefixLen)
+  const leaves = nets.map((n) => ({ net: n.net, leaf: { dataOffset: data.add(n.record, n.net.text) } }))
+  // Wider networks first (stable): a later, more specific one splits the wider leaf and keeps the rest of it.
+  leaves.sort((a, b) => a.net.treePrefixLen - b.net.treePrefixLen)
   let top: Slot = undefined
-  for (const p of parsed) top = place(top, p.net.treeBits, 0, p.net.treePrefixLen, { dataOffset: p.dataOffset })
+  for (const { net, leaf } of leaves) top = place(top, net.treeBits, 0, net.treePrefixLen, leaf)
   const ipv4Root = slotAt(top, new Uint8Array(16), 96)
   for (const alias of IPV4_ALIAS_NETWORKS) top = place(top, alias.treeBits, 0, alias.treePrefixLen, ipv4Root)
   const root: TreeNode = isNode(top) ? top : { left: top, right: top }
