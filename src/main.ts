@@ -4,12 +4,16 @@
  * every module; nothing imports it except the CLI and tests.
  */
 import type { SteerdnsConfig } from './config/index.js'
+import { greatCircleKm, openGeoDatabase, watchGeoDatabase } from './geo/index.js'
+import type { GeoDatabase, GeoWatcher } from './geo/index.js'
 import { buildChaosRecords, createQueryHandler } from './query/index.js'
 import type { QueryLogEntry } from './query/index.js'
 import { parseListenAddress, startListeners } from './server/index.js'
 import type { ListenAddress } from './server/index.js'
 import { createLogger, createQueryCounters } from './telemetry/index.js'
 import type { Logger, QueryCounters } from './telemetry/index.js'
+import { buildSteeringSetup, createSteeringState, emptyLatencyMap, loadMapFile, MapError, MapErrorCode } from './steering/index.js'
+import type { MapReader, SteeringSetup, SteeringState } from './steering/index.js'
 import { createZoneStore } from './zone/index.js'
 import type { ZoneReloadOutcome, ZoneStore } from './zone/index.js'
 
@@ -21,13 +25,18 @@ export interface RunningServer {
   readonly logger: Logger
   /** Outcomes of the initial zone load (errors included). */
   readonly initialZones: readonly ZoneReloadOutcome[]
-  /** Re-reads every zone file (what SIGHUP does). */
+  readonly steering: SteeringState
+  /** Re-reads every zone file and the map file (what SIGHUP does); a bad map keeps the previous one. */
   reload(): Promise<ZoneReloadOutcome[]>
   close(): Promise<void>
 }
 
 export interface StartOptions {
   readonly config: SteerdnsConfig
+  /** Map file to import instead of config.map.file (`serve --map`). */
+  readonly mapFile?: string
+  /** Clock for map staleness; tests inject one. */
+  readonly nowMs?: () => number
   /** Log destination; stdout by default. */
   readonly logDestination?: NodeJS.WritableStream
 }
@@ -40,12 +49,18 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     identity: config.identity,
     ...(opts.logDestination ? { destination: opts.logDestination } : {}),
   })
+  const steeringLog = logger.child({ module: 'steering' })
+  const mapFile = opts.mapFile ?? config.map.file
+  const { setup, map, geo } = await loadSteering(config, mapFile, steeringLog)
+  const steering = createSteeringState({ setup, map, geo, distanceKm: greatCircleKm })
   const { store, outcomes } = await createZoneStore(config.zones, logger.child({ module: 'zone' }))
   const counters = createQueryCounters()
   const internalLog = logger.child({ module: 'query' })
   const queryLog = logger.child({ module: 'querylog' })
   const handler = createQueryHandler({
     zones: () => store.current(),
+    ...(setup.services.size > 0 ? { steering: () => steering.current() } : {}),
+    ...(opts.nowMs ? { nowMs: opts.nowMs } : {}),
     chaos: buildChaosRecords({ identity: config.identity, version: config.dns.version }),
     nsid: config.dns.nsid ? Buffer.from(config.identity, 'utf8') : undefined,
     maxUdpResponseBytes: config.dns.maxUdpResponseBytes,
@@ -60,16 +75,79 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     logger.child({ module: 'server' }),
   )
   const stopWatching = config.dns.zonePollIntervalMs > 0 ? store.watch(config.dns.zonePollIntervalMs) : () => {}
+  const geoWatcher = config.geo.city ? watchGeo(config.geo.city, steering, steeringLog) : undefined
   return {
     listening: listeners.bound,
     zones: store,
     counters,
     logger,
     initialZones: outcomes,
-    reload: () => store.reload(),
+    steering,
+    async reload() {
+      if (mapFile) await reloadMap(mapFile, setup, steering, steeringLog)
+      return store.reload()
+    },
     async close() {
       stopWatching()
+      geoWatcher?.stop()
       await listeners.close()
     },
   }
+}
+
+/** What a steering snapshot is built from. */
+export interface LoadedSteering {
+  readonly setup: SteeringSetup
+  readonly map: MapReader
+  readonly geo: GeoDatabase | undefined
+}
+
+/**
+ * Compiles targets and services and loads the map and geo database the config
+ * names. A missing map file is an empty map (first start); an invalid one, or
+ * an unusable geo database, throws (MapError / STEER_ERR_GEO_*), naming the file.
+ */
+export async function loadSteering(config: SteerdnsConfig, mapFile: string | undefined, log: Logger): Promise<LoadedSteering> {
+  const setup = buildSteeringSetup(config)
+  let map: MapReader = emptyLatencyMap()
+  if (mapFile) {
+    try {
+      map = await loadMapFile(mapFile, (id) => setup.targetIndex.get(id))
+      log.info({ file: mapFile, version: map.version }, 'map loaded')
+    } catch (err) {
+      if (!(err instanceof MapError && err.code === MapErrorCode.UNREADABLE && (err.cause as NodeJS.ErrnoException)?.code === 'ENOENT')) throw err
+      log.warn({ file: mapFile }, 'map file does not exist yet: starting with an empty map')
+    }
+  }
+  const geo = config.geo.city ? await openGeoDatabase(config.geo.city, { layout: 'city' }) : undefined
+  return { setup, map, geo }
+}
+
+async function reloadMap(file: string, setup: SteeringSetup, steering: SteeringState, log: Logger): Promise<void> {
+  try {
+    const map = await loadMapFile(file, (id) => setup.targetIndex.get(id))
+    steering.setMap(map)
+    log.info({ file, version: map.version }, 'map reloaded')
+  } catch (err) {
+    const problems = err instanceof MapError ? err.problems.length : 1
+    log.error({ file, problems, err: (err as Error).message }, 'map rejected; the previous map keeps serving')
+  }
+}
+
+/** Geo files are replaced by downloads and copies: wait until one stops changing before reading it. */
+const GEO_POLL_INTERVAL_MS = 5000
+const GEO_SETTLE_MS = 2000
+
+function watchGeo(file: string, steering: SteeringState, log: Logger): GeoWatcher {
+  return watchGeoDatabase(file, {
+    pollIntervalMs: GEO_POLL_INTERVAL_MS,
+    settleMs: GEO_SETTLE_MS,
+    loadAtStart: false,
+    openOptions: { layout: 'city' },
+    onLoad: (db) => {
+      steering.setGeo(db)
+      log.info({ file, buildEpochSec: db.metadata.buildEpochSec }, 'geo database reloaded')
+    },
+    onError: (err) => log.error({ file, err: err.message }, 'geo database rejected; the previous one keeps serving'),
+  })
 }
