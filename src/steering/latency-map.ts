@@ -7,7 +7,7 @@
  * million-prefix map is a few dozen arrays and a lookup allocates nothing.
  * Knows target indices only; ids and JSON are map-json.ts's business.
  */
-import { formatPrefix, isIpv4Mapped, maskAddress } from './client-key.js'
+import { formatPrefix, isIpv4Mapped } from './client-key.js'
 import type { ClientKey } from './client-key.js'
 import { buildInputError } from './map-error.js'
 import { createTrieMatch, emptyPrefixTrie, PrefixTrieBuilder } from './prefix-trie.js'
@@ -224,7 +224,15 @@ export class LatencyMapBuilder {
     this.current = -1
     if (existing >= 0) return ~existing
     if (e === this.entryPrefixLen.length) this.growEntries()
-    this.entryAddress.set(maskAddress(bytes, len), e * ADDRESS_SLOT)
+    // Copied, then masked in place: no allocation per entry.
+    const slot = e * ADDRESS_SLOT
+    const stored = this.entryAddress
+    stored.set(bytes, slot)
+    const full = len >> 3
+    if (full < bytes.length) {
+      stored[slot + full] = (stored[slot + full] as number) & ((0xff << (8 - (len & 7))) & 0xff)
+      stored.fill(0, slot + full + 1, slot + bytes.length)
+    }
     this.entryPrefixLen[e] = len
     this.entryFamily[e] = bytes.length === 4 ? 4 : 6
     if (updatedAtMs !== undefined) {

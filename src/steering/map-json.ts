@@ -8,13 +8,15 @@
  *
  * A document is checked whole: every problem is reported at once with its
  * JSON path, and nothing is built unless there are none (the caller keeps
- * serving its previous map). Text is read entry by entry: a scanner finds
- * each element of `entries` and JSON.parse reads just that element, so a
- * million-entry file never becomes a million-entry object graph. Anything the
- * scanner does not expect falls back to JSON.parse of the whole text, which
- * stays the judge of what is JSON.
+ * serving its previous map). Text is read entry by entry: a resumable
+ * scanner finds each element of `entries` and JSON.parse reads just that
+ * element, so a million-entry file is never a million-entry object graph, and
+ * a file is read in chunks (never whole in memory) with the event loop free
+ * between them. Anything the scanner does not expect falls back to JSON.parse
+ * of the whole text, which stays the judge of what is JSON.
  */
-import { readFile } from 'node:fs/promises'
+import { open, readFile } from 'node:fs/promises'
+import { StringDecoder } from 'node:string_decoder'
 import { formatPrefix, maskAddress, parseAddress } from './client-key.js'
 import { LatencyMapBuilder } from './latency-map.js'
 import type { LatencyMap } from './latency-map.js'
@@ -60,48 +62,92 @@ const DEFAULT_MAX_PROBLEMS = 1000
 /**
  * Builds a map from its JSON form: `input` is JSON text (a string, always
  * read as text) or an already parsed value (e.g. a request body). Target ids
- * are resolved once here, so the map holds indices only. Throws MapError
- * STEER_ERR_MAP_INVALID listing every problem (up to `maxProblems`).
+ * are resolved once here, so the map holds indices only. Synchronous: a large
+ * text holds the thread for its whole parse (loadMapFile does not). Throws
+ * MapError STEER_ERR_MAP_INVALID listing every problem (up to `maxProblems`).
  */
 export function parseMapJson(input: unknown, resolveTarget: ResolveTarget, opts: ParseMapOptions = {}): LatencyMap {
   const maxProblems = opts.maxProblems ?? DEFAULT_MAX_PROBLEMS
   if (typeof input !== 'string') return readMapValue(input, new MapReader(resolveTarget, maxProblems, 16)).finish()
   // JSON.parse rejects a byte-order mark; editors on some systems write one.
   const text = input.charCodeAt(0) === 0xfeff ? input.slice(1) : input
-  // About 100 bytes per entry in practice: sizes the builder's first arrays.
-  const expected = Math.min(1 << 24, Math.ceil(text.length / 100))
-  const streamed = new MapReader(resolveTarget, maxProblems, expected)
-  if (scanMapText(text, streamed)) return streamed.finish()
+  const streamed = new MapReader(resolveTarget, maxProblems, expectedEntries(text.length))
+  const scanner = new MapTextScanner(streamed)
+  if (scanner.push(text) && scanner.end()) return streamed.finish()
+  return parseWholeText(text, new MapReader(resolveTarget, maxProblems, expectedEntries(text.length)))
+}
+
+/** Bytes read per step while loading a file: a few thousand entries, a few milliseconds of work. */
+const FILE_CHUNK_BYTES = 512 * 1024
+
+/**
+ * Reads and parses a map file in chunks, yielding to the event loop between
+ * them; memory holds one chunk of text, not the file. Throws MapError:
+ * STEER_ERR_MAP_UNREADABLE when the file cannot be read (missing,
+ * permissions, a directory), STEER_ERR_MAP_INVALID for its content; both
+ * carry `file`.
+ */
+export async function loadMapFile(path: string, resolveTarget: ResolveTarget, opts: ParseMapOptions = {}): Promise<LatencyMap> {
+  const maxProblems = opts.maxProblems ?? DEFAULT_MAX_PROBLEMS
+  const unreadable = (err: unknown) =>
+    new MapError(MapErrorCode.UNREADABLE, [{ path: '', message: `cannot read the map file: ${(err as Error).message}` }], { file: path, cause: err })
+  const withFile = (err: unknown) => (err instanceof MapError ? new MapError(err.code, err.problems, { file: path, cause: err.cause }) : err)
+  const handle = await open(path, 'r').catch((err: unknown) => {
+    throw unreadable(err)
+  })
+  try {
+    const size = (await handle.stat()).size
+    const reader = new MapReader(resolveTarget, maxProblems, expectedEntries(size))
+    const scanner = new MapTextScanner(reader)
+    const decoder = new StringDecoder('utf8')
+    const chunk = Buffer.allocUnsafe(FILE_CHUNK_BYTES)
+    let first = true
+    for (;;) {
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null).catch((err: unknown) => {
+        throw unreadable(err)
+      })
+      let text = bytesRead === 0 ? decoder.end() : decoder.write(chunk.subarray(0, bytesRead))
+      if (first && text.length > 0) {
+        first = false
+        if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
+      }
+      if (!scanner.push(text)) break
+      if (bytesRead === 0) {
+        if (scanner.end()) return reader.finish()
+        break
+      }
+    }
+  } catch (err) {
+    throw withFile(err)
+  } finally {
+    await handle.close()
+  }
+  // Not what the scanner expects: JSON.parse of the whole text decides (rare; broken or unusual files only).
+  let text = await readFile(path, 'utf8').catch((err: unknown) => {
+    throw unreadable(err)
+  })
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
+  try {
+    return parseWholeText(text, new MapReader(resolveTarget, maxProblems, expectedEntries(text.length)))
+  } catch (err) {
+    throw withFile(err)
+  }
+}
+
+/** The fallback: JSON.parse decides what is JSON, then the parsed value is checked. */
+function parseWholeText(text: string, reader: MapReader): LatencyMap {
   let value: unknown
   try {
     value = JSON.parse(text)
   } catch (err) {
     throw new MapError(MapErrorCode.INVALID, [{ path: '', message: notJsonMessage(text, err) }], { cause: err })
   }
-  return readMapValue(value, new MapReader(resolveTarget, maxProblems, expected)).finish()
+  return readMapValue(value, reader).finish()
 }
 
-/**
- * Reads and parses a map file. Throws MapError: STEER_ERR_MAP_UNREADABLE when
- * the file cannot be read (missing, permissions, larger than a string can
- * hold: about 512 MiB), STEER_ERR_MAP_INVALID for its content; both carry `file`.
- */
-export async function loadMapFile(path: string, resolveTarget: ResolveTarget, opts: ParseMapOptions = {}): Promise<LatencyMap> {
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (err) {
-    throw new MapError(MapErrorCode.UNREADABLE, [{ path: '', message: `cannot read the map file: ${(err as Error).message}` }], {
-      file: path,
-      cause: err,
-    })
-  }
-  try {
-    return parseMapJson(text, resolveTarget, opts)
-  } catch (err) {
-    if (err instanceof MapError) throw new MapError(err.code, err.problems, { file: path, cause: err.cause })
-    throw err
-  }
+/** A first guess at the entry count from the text size (about 200 bytes an entry); only sizes first allocations. */
+function expectedEntries(textLength: number): number {
+  return Math.min(1 << 22, Math.max(16, Math.ceil(textLength / 200)))
 }
 
 /**
@@ -181,6 +227,9 @@ class MapReader {
   private readonly targets: number[] = []
   private readonly scores: number[] = []
   private readonly samples: number[] = []
+  /** The entry's prefix address: `v4` reused for IPv4, a new array for IPv6. */
+  private readonly parsed = { address: new Uint8Array(4) }
+  private readonly v4 = new Uint8Array(4)
 
   constructor(
     private readonly resolveTarget: ResolveTarget,
@@ -224,40 +273,35 @@ class MapReader {
 
   /** Element `index` of `entries`. */
   entry(index: number, value: unknown): void {
-    const base = `entries[${index}]`
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      this.problem(base, 'must be an object with prefix and targets')
+      this.problem(entryPath(index, ''), 'must be an object with prefix and targets')
       return
     }
     const entry = value as Record<string, unknown>
-    this.unknownKeys(entry, base, ENTRY_KEYS, 3)
+    this.unknownKeys(entry, index, -1, ENTRY_KEYS)
 
-    let address: Uint8Array | undefined
-    let prefixLen = 0
+    let prefixLen = -1
     const prefix = entry.prefix
-    if (prefix === undefined) this.problem(`${base}.prefix`, 'is required')
-    else if (typeof prefix !== 'string') this.problem(`${base}.prefix`, 'must be a string like "198.51.100.0/24"')
+    if (prefix === undefined) this.problem(entryPath(index, '.prefix'), 'is required')
+    else if (typeof prefix !== 'string') this.problem(entryPath(index, '.prefix'), 'must be a string like "198.51.100.0/24"')
     else {
-      const parsed = parsePrefix(prefix)
-      if (typeof parsed === 'string') this.problem(`${base}.prefix`, parsed)
-      else {
-        address = parsed.address
-        prefixLen = parsed.prefixLen
-      }
+      const parsed = parsePrefix(prefix, this.parsed, this.v4)
+      if (typeof parsed === 'string') this.problem(entryPath(index, '.prefix'), parsed)
+      else prefixLen = parsed
     }
 
     let updatedAtMs: number | undefined
     if (entry.updatedAt !== undefined) {
       updatedAtMs = typeof entry.updatedAt === 'string' ? parseRfc3339Ms(entry.updatedAt) : undefined
-      if (updatedAtMs === undefined) this.problem(`${base}.updatedAt`, 'must be an RFC 3339 time, e.g. "2026-01-02T03:04:05Z"')
+      if (updatedAtMs === undefined) this.problem(entryPath(index, '.updatedAt'), 'must be an RFC 3339 time, e.g. "2026-01-02T03:04:05Z"')
     }
 
-    this.readTargets(entry.targets, base)
+    this.readTargets(entry.targets, index)
 
-    if (address === undefined) return
-    const e = this.builder.addEntry(address, prefixLen, updatedAtMs)
+    if (prefixLen < 0) return
+    const e = this.builder.addEntry(this.parsed.address, prefixLen, updatedAtMs)
     if (e < 0) {
-      this.problem(`${base}.prefix`, `duplicate: the same prefix as entries[${this.entryJsonIndex[~e] as number}].prefix`)
+      this.problem(entryPath(index, '.prefix'), `duplicate: the same prefix as entries[${this.entryJsonIndex[~e] as number}].prefix`)
       return
     }
     if (e === this.entryJsonIndex.length) {
@@ -296,57 +340,55 @@ class MapReader {
     return this.problems.length + this.unlisted
   }
 
-  private readTargets(value: unknown, base: string): void {
+  private readTargets(value: unknown, index: number): void {
     this.ids.length = 0
     this.targets.length = 0
     this.scores.length = 0
     this.samples.length = 0
-    const path = `${base}.targets`
-    if (value === undefined) return this.problem(path, 'is required')
-    if (!Array.isArray(value)) return this.problem(path, 'must be an array of { id, score, samples }')
-    if (value.length === 0) return this.problem(path, 'must list at least one target')
+    if (value === undefined) return this.problem(entryPath(index, '.targets'), 'is required')
+    if (!Array.isArray(value)) return this.problem(entryPath(index, '.targets'), 'must be an array of { id, score, samples }')
+    if (value.length === 0) return this.problem(entryPath(index, '.targets'), 'must list at least one target')
     for (let j = 0; j < value.length; j++) {
       const item: unknown = value[j]
-      const at = `${path}[${j}]`
       if (typeof item !== 'object' || item === null || Array.isArray(item)) {
-        this.problem(at, 'must be an object with id, score and samples')
+        this.problem(targetPath(index, j, ''), 'must be an object with id, score and samples')
         continue
       }
       const target = item as Record<string, unknown>
-      this.unknownKeys(target, at, TARGET_KEYS, 3)
+      this.unknownKeys(target, index, j, TARGET_KEYS)
       const { id, score, samples } = target
-      let index: number | undefined
-      if (id === undefined) this.problem(`${at}.id`, 'is required')
-      else if (typeof id !== 'string') this.problem(`${at}.id`, 'must be a string')
+      let targetIndex: number | undefined
+      if (id === undefined) this.problem(targetPath(index, j, '.id'), 'is required')
+      else if (typeof id !== 'string') this.problem(targetPath(index, j, '.id'), 'must be a string')
       else {
         const earlier = this.ids.indexOf(id)
-        if (earlier >= 0) this.problem(`${at}.id`, `target "${id}" is already listed at ${path}[${earlier}]`)
-        else if ((index = this.resolveTarget(id)) === undefined) this.problem(`${at}.id`, `unknown target "${id}"`)
+        if (earlier >= 0) this.problem(targetPath(index, j, '.id'), `target "${id}" is already listed at ${targetPath(index, earlier, '')}`)
+        else if ((targetIndex = this.resolveTarget(id)) === undefined) this.problem(targetPath(index, j, '.id'), `unknown target "${id}"`)
       }
-      if (score === undefined) this.problem(`${at}.score`, 'is required')
-      else if (typeof score !== 'number' || !Number.isFinite(score) || score < 0) this.problem(`${at}.score`, 'must be a number ≥ 0 (milliseconds)')
-      if (samples === undefined) this.problem(`${at}.samples`, 'is required')
+      if (score === undefined) this.problem(targetPath(index, j, '.score'), 'is required')
+      else if (typeof score !== 'number' || !Number.isFinite(score) || score < 0) this.problem(targetPath(index, j, '.score'), 'must be a number ≥ 0 (milliseconds)')
+      if (samples === undefined) this.problem(targetPath(index, j, '.samples'), 'is required')
       else if (typeof samples !== 'number' || !Number.isInteger(samples) || samples < 0 || samples > 0xffffffff) {
-        this.problem(`${at}.samples`, 'must be an integer from 0 to 4294967295')
+        this.problem(targetPath(index, j, '.samples'), 'must be an integer from 0 to 4294967295')
       }
       // Keep positions aligned with j for "already listed at" (a non-string id holds a slot).
       this.ids.push(typeof id === 'string' ? id : '\u0000')
-      this.targets.push(index ?? -1)
+      this.targets.push(targetIndex ?? -1)
       this.scores.push(score as number)
       this.samples.push(samples as number)
     }
   }
 
-  /** Reports keys outside `allowed`; counts first so the common case allocates nothing. */
-  private unknownKeys(value: Record<string, unknown>, base: string, allowed: ReadonlySet<string>, max: number): void {
+  /** Reports keys outside `allowed` of entry `index` (target `j` when ≥ 0); counts first so the common case allocates nothing. */
+  private unknownKeys(value: Record<string, unknown>, index: number, j: number, allowed: ReadonlySet<string>): void {
     let count = 0
     let known = 0
     for (const key in value) {
       count++
       if (allowed.has(key)) known++
-      if (count > max) break
     }
     if (count === known) return
+    const base = j < 0 ? entryPath(index, '') : targetPath(index, j, '')
     for (const key of Object.keys(value)) if (!allowed.has(key)) this.problem(childPath(base, key), 'unknown property')
   }
 
@@ -372,6 +414,15 @@ function readMapValue(value: unknown, reader: MapReader): MapReader {
   return reader
 }
 
+// Paths are made only when a problem is reported: most entries have none.
+function entryPath(index: number, rest: string): string {
+  return `entries[${index}]${rest}`
+}
+
+function targetPath(index: number, j: number, rest: string): string {
+  return `entries[${index}].targets[${j}]${rest}`
+}
+
 /** `base.key`, or `base["odd key"]` when the key is not an identifier. */
 function childPath(base: string, key: string): string {
   if (/^[A-Za-z_$][\w$]*$/.test(key)) return base === '' ? key : `${base}.${key}`
@@ -379,26 +430,62 @@ function childPath(base: string, key: string): string {
 }
 
 /**
- * "address/length" → bytes and length, or a message saying what is wrong.
- * Bits past the length must be zero: a map that says 198.51.100.7/24 most
- * likely has a bug upstream, so it is reported rather than masked.
+ * Reads "address/length" into `out` (4 or 16 bytes; IPv4 is parsed here
+ * without allocating, as most map entries are IPv4) and returns the length,
+ * or a message saying what is wrong. Bits past the length must be zero: a map
+ * that says 198.51.100.7/24 most likely has a bug upstream, so it is reported
+ * rather than masked.
  */
-function parsePrefix(text: string): { address: Uint8Array; prefixLen: number } | string {
+function parsePrefix(text: string, out: { address: Uint8Array }, v4: Uint8Array): number | string {
   const slash = text.indexOf('/')
   if (slash < 0) return `"${text}" must be address/length, e.g. "198.51.100.0/24"`
-  const ip = text.slice(0, slash)
-  const lenText = text.slice(slash + 1)
-  // Zone ids (fe80::1%eth0) name an interface, not a network.
-  const address = ip.includes('%') ? undefined : parseAddress(ip)
-  if (!address) return `"${ip}" is not an IPv4 or IPv6 address`
-  const maxLen = address.length * 8
-  if (!/^(0|[1-9]\d{0,2})$/.test(lenText) || Number(lenText) > maxLen) return `prefix length "${lenText}" must be 0-${maxLen}`
-  const prefixLen = Number(lenText)
-  const masked = maskAddress(address, prefixLen)
-  for (let i = 0; i < address.length; i++) {
-    if (masked[i] !== address[i]) return `"${text}" has bits set past /${prefixLen}; the network is ${formatPrefix({ address: masked, prefixLen })}`
+  let address: Uint8Array | undefined = v4
+  if (!parseIpv4(text, slash, v4)) {
+    const ip = text.slice(0, slash)
+    // Zone ids (fe80::1%eth0) name an interface, not a network.
+    address = ip.includes(':') && !ip.includes('%') ? parseAddress(ip) : undefined
+    if (!address) return `"${ip}" is not an IPv4 or IPv6 address`
   }
-  return { address, prefixLen }
+  const maxLen = address.length * 8
+  let prefixLen = 0
+  const digits = text.length - slash - 1
+  for (let i = slash + 1; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    prefixLen = c >= 0x30 && c <= 0x39 ? prefixLen * 10 + c - 0x30 : NaN
+  }
+  const leadingZero = digits > 1 && text.charCodeAt(slash + 1) === 0x30
+  if (digits === 0 || digits > 3 || leadingZero || !(prefixLen <= maxLen)) return `prefix length "${text.slice(slash + 1)}" must be 0-${maxLen}`
+  const full = prefixLen >> 3
+  let hostBits = full < address.length ? (address[full] as number) & (0xff >> (prefixLen & 7)) : 0
+  for (let i = full + 1; i < address.length; i++) hostBits |= address[i] as number
+  if (hostBits !== 0) {
+    return `"${text}" has bits set past /${prefixLen}; the network is ${formatPrefix({ address: maskAddress(address, prefixLen), prefixLen })}`
+  }
+  out.address = address
+  return prefixLen
+}
+
+/** Dotted-quad text[0, end) into `out`; false unless it is exactly four decimal octets without leading zeros. */
+function parseIpv4(text: string, end: number, out: Uint8Array): boolean {
+  let part = 0
+  let octet = 0
+  let digits = 0
+  for (let i = 0; i < end; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 0x2e) {
+      if (digits === 0 || part === 3) return false
+      out[part++] = octet
+      octet = 0
+      digits = 0
+    } else if (c >= 0x30 && c <= 0x39 && !(digits > 0 && octet === 0)) {
+      octet = octet * 10 + c - 0x30
+      digits++
+      if (octet > 255) return false
+    } else return false
+  }
+  if (part !== 3 || digits === 0) return false
+  out[3] = octet
+  return true
 }
 
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(?:[Zz]|([+-])(\d{2}):(\d{2}))$/
@@ -447,7 +534,8 @@ function notJsonMessage(text: string, err: unknown): string {
 // The scanner: finds the document's top-level properties and each element of
 // `entries`, and hands each to JSON.parse. It checks the structure between
 // them (whitespace, colons, commas, brackets); on anything else it gives up
-// and the caller falls back to JSON.parse of the whole text.
+// and the caller falls back to JSON.parse of the whole text. Text arrives in
+// pieces; a value cut by a piece's end waits for the next.
 
 const QUOTE = 0x22
 const COMMA = 0x2c
@@ -458,52 +546,144 @@ const LBRACE = 0x7b
 const RBRACE = 0x7d
 const FAIL: unique symbol = Symbol('not JSON')
 
-/** True when the text was read to the end; false means "fall back to JSON.parse". */
-function scanMapText(text: string, reader: MapReader): boolean {
-  let i = skipSpace(text, 0)
-  if (text.charCodeAt(i) !== LBRACE) return false
-  i = skipSpace(text, i + 1)
-  if (text.charCodeAt(i) === RBRACE) return skipSpace(text, i + 1) === text.length
-  for (;;) {
-    if (text.charCodeAt(i) !== QUOTE) return false
-    const keyEnd = stringEnd(text, i)
-    const key = keyEnd < 0 ? FAIL : parseSlice(text, i, keyEnd)
-    if (typeof key !== 'string') return false
-    i = skipSpace(text, keyEnd)
-    if (text.charCodeAt(i) !== COLON) return false
-    i = skipSpace(text, i + 1)
-    if (key === 'entries' && text.charCodeAt(i) === LBRACKET) {
-      const feed = reader.beginEntries()
-      i = skipSpace(text, i + 1)
-      if (text.charCodeAt(i) === RBRACKET) i++
-      else {
-        for (let index = 0; ; index++) {
-          const end = valueEnd(text, i)
-          const value = end < 0 ? FAIL : parseSlice(text, i, end)
-          if (value === FAIL) return false
-          if (feed) reader.entry(index, value)
-          i = skipSpace(text, end)
-          const c = text.charCodeAt(i)
-          if (c === RBRACKET) {
-            i++
+/** What the scanner expects next. */
+const Expect = {
+  OPEN: 0,
+  FIRST_KEY: 1,
+  KEY: 2,
+  COLON: 3,
+  VALUE: 4,
+  AFTER_VALUE: 5,
+  FIRST_ENTRY: 6,
+  ENTRY: 7,
+  AFTER_ENTRY: 8,
+  DONE: 9,
+} as const
+
+class MapTextScanner {
+  /** Text not consumed yet starts at `pos`. */
+  private text = ''
+  private pos = 0
+  private expect: number = Expect.OPEN
+  private key = ''
+  private entryIndex = 0
+  private feedEntries = true
+  /** After a value was cut short: rescan only once this much text is pending (no quadratic rescans of a huge value). */
+  private retryLength = 0
+
+  constructor(private readonly reader: MapReader) {}
+
+  /** More text. False when it cannot be read as a map document this way (fall back). */
+  push(piece: string): boolean {
+    this.text = this.pos < this.text.length ? this.text.slice(this.pos) + piece : piece
+    this.pos = 0
+    if (this.text.length < this.retryLength) return true
+    return this.run(false)
+  }
+
+  /** No more text. True when the whole document was read. */
+  end(): boolean {
+    return this.run(true) && this.expect === Expect.DONE
+  }
+
+  private run(atEnd: boolean): boolean {
+    const text = this.text
+    for (;;) {
+      const i = skipSpace(text, this.pos)
+      this.pos = i
+      if (i >= text.length) return true
+      const c = text.charCodeAt(i)
+      switch (this.expect) {
+        case Expect.OPEN:
+          if (c !== LBRACE) return false
+          this.pos = i + 1
+          this.expect = Expect.FIRST_KEY
+          break
+        case Expect.FIRST_KEY:
+        case Expect.KEY: {
+          if (c === RBRACE && this.expect === Expect.FIRST_KEY) {
+            this.pos = i + 1
+            this.expect = Expect.DONE
             break
           }
-          if (c !== COMMA) return false
-          i = skipSpace(text, i + 1)
+          if (c !== QUOTE) return false
+          const end = stringEnd(text, i)
+          if (end < 0) return this.cut(atEnd)
+          const key = parseSlice(text, i, end)
+          if (typeof key !== 'string') return false
+          this.key = key
+          this.pos = end
+          this.expect = Expect.COLON
+          break
         }
+        case Expect.COLON:
+          if (c !== COLON) return false
+          this.pos = i + 1
+          this.expect = Expect.VALUE
+          break
+        case Expect.VALUE: {
+          if (this.key === 'entries' && c === LBRACKET) {
+            this.feedEntries = this.reader.beginEntries()
+            this.entryIndex = 0
+            this.pos = i + 1
+            this.expect = Expect.FIRST_ENTRY
+            break
+          }
+          const end = valueEnd(text, i, atEnd)
+          if (end < 0) return this.cut(atEnd)
+          const value = parseSlice(text, i, end)
+          if (value === FAIL) return false
+          this.reader.property(this.key, value)
+          this.pos = end
+          this.expect = Expect.AFTER_VALUE
+          break
+        }
+        case Expect.AFTER_VALUE:
+          if (c !== COMMA && c !== RBRACE) return false
+          this.pos = i + 1
+          this.expect = c === COMMA ? Expect.KEY : Expect.DONE
+          break
+        case Expect.FIRST_ENTRY:
+        case Expect.ENTRY: {
+          if (c === RBRACKET && this.expect === Expect.FIRST_ENTRY) {
+            this.pos = i + 1
+            this.expect = Expect.AFTER_VALUE
+            break
+          }
+          // The common shape is read directly; anything else goes through JSON.parse.
+          let end = c === LBRACE ? readPlainEntry(text, i) : -1
+          let value: unknown = plainEntry
+          if (end < 0) {
+            end = valueEnd(text, i, atEnd)
+            if (end < 0) return this.cut(atEnd)
+            value = parseSlice(text, i, end)
+            if (value === FAIL) return false
+          }
+          if (this.feedEntries) this.reader.entry(this.entryIndex, value)
+          plainEntry = NO_ENTRY
+          this.entryIndex++
+          this.pos = end
+          this.expect = Expect.AFTER_ENTRY
+          break
+        }
+        case Expect.AFTER_ENTRY:
+          if (c !== COMMA && c !== RBRACKET) return false
+          this.pos = i + 1
+          this.expect = c === COMMA ? Expect.ENTRY : Expect.AFTER_VALUE
+          break
+        default:
+          // Anything but whitespace after the document.
+          return false
       }
-    } else {
-      const end = valueEnd(text, i)
-      const value = end < 0 ? FAIL : parseSlice(text, i, end)
-      if (value === FAIL) return false
-      reader.property(key, value)
-      i = end
+      this.retryLength = 0
     }
-    i = skipSpace(text, i)
-    const c = text.charCodeAt(i)
-    if (c === RBRACE) return skipSpace(text, i + 1) === text.length
-    if (c !== COMMA) return false
-    i = skipSpace(text, i + 1)
+  }
+
+  /** A token runs past the text so far: wait for more, or fail at the end. */
+  private cut(atEnd: boolean): boolean {
+    if (atEnd) return false
+    this.retryLength = 2 * (this.text.length - this.pos)
+    return true
   }
 }
 
@@ -524,7 +704,7 @@ function skipSpace(text: string, i: number): number {
   }
 }
 
-/** Index just past the string starting at the quote at i; -1 when unterminated. */
+/** Index just past the string starting at the quote at i; -1 when it does not end in the text. */
 function stringEnd(text: string, i: number): number {
   let from = i + 1
   for (;;) {
@@ -537,8 +717,12 @@ function stringEnd(text: string, i: number): number {
   }
 }
 
-/** Index just past the value starting at i (JSON.parse then checks it); -1 when there is none. */
-function valueEnd(text: string, i: number): number {
+/**
+ * Index just past the value starting at i (JSON.parse then checks it); -1
+ * when it does not end in the text (a number at the very end ends there only
+ * when no more text follows).
+ */
+function valueEnd(text: string, i: number, atEnd: boolean): number {
   const c = text.charCodeAt(i)
   if (c === QUOTE) return stringEnd(text, i)
   if (c === LBRACE || c === LBRACKET) {
@@ -557,7 +741,188 @@ function valueEnd(text: string, i: number): number {
   let j = i
   for (; j < text.length; j++) {
     const d = text.charCodeAt(j)
-    if (d === COMMA || d === RBRACKET || d === RBRACE || d === 0x20 || d === 0x0a || d === 0x0d || d === 0x09) break
+    if (d === COMMA || d === RBRACKET || d === RBRACE || d === 0x20 || d === 0x0a || d === 0x0d || d === 0x09) return j
   }
-  return j > i ? j : -1
+  return atEnd ? j : -1
+}
+
+// The plain-entry reader: JSON.parse of each entry was the largest cost of
+// loading a large map (about 3 µs an entry, measured on 200k entries), so
+// entries of the usual shape are read here without it: keys prefix, targets
+// (objects with id, score, samples) and updatedAt, each at most once, strings
+// without escapes or control characters, numbers in JSON's grammar. It builds
+// the same value JSON.parse would; on anything else it returns -1 and the
+// element goes through JSON.parse, so its acceptance is never wider.
+
+interface PlainTarget {
+  id: string
+  score: number
+  samples: number
+}
+interface PlainEntry {
+  prefix?: string
+  targets?: PlainTarget[]
+  updatedAt?: string
+}
+
+const NO_ENTRY: PlainEntry = {}
+/** The entry readPlainEntry() last read (one at a time: the reader consumes it at once). */
+let plainEntry: PlainEntry = NO_ENTRY
+/** The string or number a read*() helper last read. */
+let plainString = ''
+let plainNumber = 0
+
+/** Index just past the plain entry at i (a `{`), its value in `plainEntry`; -1 when it is not plain. */
+function readPlainEntry(text: string, i: number): number {
+  const entry: PlainEntry = {}
+  let p = skipSpace(text, i + 1)
+  if (text.charCodeAt(p) === RBRACE) {
+    plainEntry = entry
+    return p + 1
+  }
+  for (;;) {
+    p = readPlainString(text, p)
+    if (p < 0) return -1
+    const key = plainString
+    p = skipSpace(text, p)
+    if (text.charCodeAt(p) !== COLON) return -1
+    p = skipSpace(text, p + 1)
+    if (key === 'prefix' && entry.prefix === undefined) {
+      p = readPlainString(text, p)
+      entry.prefix = plainString
+    } else if (key === 'updatedAt' && entry.updatedAt === undefined) {
+      p = readPlainString(text, p)
+      entry.updatedAt = plainString
+    } else if (key === 'targets' && entry.targets === undefined) {
+      const targets: PlainTarget[] = []
+      p = readPlainTargets(text, p, targets)
+      entry.targets = targets
+    } else return -1
+    if (p < 0) return -1
+    p = skipSpace(text, p)
+    const c = text.charCodeAt(p)
+    if (c === RBRACE) {
+      plainEntry = entry
+      return p + 1
+    }
+    if (c !== COMMA) return -1
+    p = skipSpace(text, p + 1)
+  }
+}
+
+/** Reads `[ {id, score, samples}, … ]` at p into `out`; index past it, or -1. */
+function readPlainTargets(text: string, p: number, out: PlainTarget[]): number {
+  if (text.charCodeAt(p) !== LBRACKET) return -1
+  p = skipSpace(text, p + 1)
+  if (text.charCodeAt(p) === RBRACKET) return p + 1
+  for (;;) {
+    if (text.charCodeAt(p) !== LBRACE) return -1
+    p = skipSpace(text, p + 1)
+    let id: string | undefined
+    let score: number | undefined
+    let samples: number | undefined
+    for (;;) {
+      p = readPlainString(text, p)
+      if (p < 0) return -1
+      const key = plainString
+      p = skipSpace(text, p)
+      if (text.charCodeAt(p) !== COLON) return -1
+      p = skipSpace(text, p + 1)
+      if (key === 'id' && id === undefined) {
+        p = readPlainString(text, p)
+        id = plainString
+      } else if (key === 'score' && score === undefined) {
+        p = readPlainNumber(text, p)
+        score = plainNumber
+      } else if (key === 'samples' && samples === undefined) {
+        p = readPlainNumber(text, p)
+        samples = plainNumber
+      } else return -1
+      if (p < 0) return -1
+      p = skipSpace(text, p)
+      const c = text.charCodeAt(p)
+      if (c === RBRACE) break
+      if (c !== COMMA) return -1
+      p = skipSpace(text, p + 1)
+    }
+    // A target missing a key is not plain: the reader reports it from JSON.parse's value.
+    if (id === undefined || score === undefined || samples === undefined) return -1
+    out.push({ id, score, samples })
+    p = skipSpace(text, p + 1)
+    const c = text.charCodeAt(p)
+    if (c === RBRACKET) return p + 1
+    if (c !== COMMA) return -1
+    p = skipSpace(text, p + 1)
+  }
+}
+
+/** A string at p without escapes or control characters into `plainString`; index past it, or -1. */
+function readPlainString(text: string, p: number): number {
+  if (text.charCodeAt(p) !== QUOTE) return -1
+  for (let j = p + 1; j < text.length; j++) {
+    const c = text.charCodeAt(j)
+    if (c === QUOTE) {
+      plainString = text.slice(p + 1, j)
+      return j + 1
+    }
+    if (c === 0x5c || c < 0x20) return -1
+  }
+  return -1
+}
+
+const POWERS_OF_TEN = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15] as const
+
+/**
+ * A number at p in JSON's grammar into `plainNumber`; index past it, or -1.
+ * Up to 15 significant digits without an exponent it is digits / 10^k, which
+ * is exact before one correctly rounded division (both operands are exact
+ * doubles), so it equals JSON.parse's result; otherwise Number() of the text.
+ */
+function readPlainNumber(text: string, p: number): number {
+  let j = p
+  const negative = text.charCodeAt(j) === 0x2d
+  if (negative) j++
+  const intStart = j
+  let mantissa = 0
+  while (isDigit(text.charCodeAt(j))) {
+    mantissa = mantissa * 10 + text.charCodeAt(j) - 0x30
+    j++
+  }
+  const intDigits = j - intStart
+  if (intDigits === 0 || (intDigits > 1 && text.charCodeAt(intStart) === 0x30)) return -1
+  let digits = intDigits
+  let fractionDigits = 0
+  if (text.charCodeAt(j) === 0x2e) {
+    j++
+    while (isDigit(text.charCodeAt(j))) {
+      mantissa = mantissa * 10 + text.charCodeAt(j) - 0x30
+      j++
+      fractionDigits++
+    }
+    if (fractionDigits === 0) return -1
+    digits += fractionDigits
+  }
+  let exponent = false
+  const e = text.charCodeAt(j)
+  if (e === 0x65 || e === 0x45) {
+    exponent = true
+    j++
+    const sign = text.charCodeAt(j)
+    if (sign === 0x2b || sign === 0x2d) j++
+    const expStart = j
+    while (isDigit(text.charCodeAt(j))) j++
+    if (j === expStart) return -1
+  }
+  // The number must end here: JSON.parse would reject "12x" within a value.
+  const after = text.charCodeAt(j)
+  if (after !== COMMA && after !== RBRACE && after !== RBRACKET && after !== 0x20 && after !== 0x0a && after !== 0x0d && after !== 0x09) return -1
+  if (!exponent && digits <= 15) {
+    const value = mantissa / (POWERS_OF_TEN[fractionDigits] as number)
+    plainNumber = negative ? -value : value
+  } else plainNumber = Number(text.slice(p, j))
+  return j
+}
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39
 }

@@ -35,38 +35,48 @@ export function createTrieMatch(): TrieMatch {
 
 const NONE = -1
 
-/** Bits per address of each family, and 32-bit words per key. */
+/** Bits per address of each family. */
 type TrieBits = 32 | 128
+
+// Node layout: one Int32Array, `stride` = words + 4 slots per node, so a
+// lookup touches one small contiguous record per level (separate arrays per
+// field cost a cache miss each: lookups on a 100k-prefix map were 5x slower
+// than on a 1k one with them). Nodes are addressed by their offset.
+//   [0, words)   key: big-endian 32-bit words, bits past the length zero
+//   words        meta: length (bits 0-7) | deepest entry length in the subtree + 1 (bits 8-15)
+//   words + 1    value: entry value, -1 for a branch node
+//   words + 2    child offset for bit 0, -1 none
+//   words + 3    child offset for bit 1, -1 none
+const META = 0
+const VALUE = 1
+const CHILD = 2
 
 /**
  * Collects prefixes, then freeze()s them into a PrefixTrie. Insertion builds
- * the path-compressed trie directly in growable typed arrays (amortised
+ * the path-compressed trie directly in a growable typed array (amortised
  * doubling), so a million prefixes never become a million objects.
  */
 export class PrefixTrieBuilder {
   readonly bits: TrieBits
   private readonly words: number
-  private keys: Uint32Array
-  private lens: Uint8Array
-  private children: Int32Array
-  private values: Int32Array
-  private nodeCount = 0
+  private readonly stride: number
+  private nodes: Int32Array
+  /** Offset one past the last node. */
+  private used = 0
   private root = NONE
   private entries = 0
   private frozen = false
   /** The key being inserted, as big-endian 32-bit words masked to its length. */
-  private readonly key: Uint32Array
+  private readonly key: Int32Array
 
   /** `expectedEntries` only sizes the first allocation. */
   constructor(bits: TrieBits, expectedEntries = 16) {
     this.bits = bits
     this.words = bits >> 5
-    const nodes = Math.max(16, 2 * expectedEntries)
-    this.keys = new Uint32Array(nodes * this.words)
-    this.lens = new Uint8Array(nodes)
-    this.children = new Int32Array(nodes * 2).fill(NONE)
-    this.values = new Int32Array(nodes).fill(NONE)
-    this.key = new Uint32Array(this.words)
+    this.stride = this.words + 4
+    // A path-compressed trie has at most one branch node per entry.
+    this.nodes = new Int32Array(Math.max(16, 2 * expectedEntries) * this.stride)
+    this.key = new Int32Array(this.words)
   }
 
   /** Number of distinct prefixes inserted so far. */
@@ -88,9 +98,10 @@ export class PrefixTrieBuilder {
       throw buildInputError(`prefix trie: prefix length ${prefixLen} is not 0-${this.bits}`)
     }
     if (!Number.isInteger(value) || value < 0 || value > 0x7fffffff) throw buildInputError(`prefix trie: value ${value} is not a non-negative int32`)
+    const words = this.words
     const key = this.key
-    loadWords(address, key, this.words)
-    maskWords(key, prefixLen)
+    loadWords(address, key, words)
+    maskWords(key, 0, words, prefixLen)
 
     if (this.root === NONE) {
       this.root = this.newNode(prefixLen, value, prefixLen)
@@ -100,40 +111,40 @@ export class PrefixTrieBuilder {
     let parentSlot = NONE
     let n = this.root
     for (;;) {
-      const nodeLen = this.lens[n] as number
+      const nodeLen = (this.nodes[n + words + META] as number) & 0xff
       const c = this.commonPrefix(n, nodeLen < prefixLen ? nodeLen : prefixLen)
       if (c < nodeLen) {
         // The new prefix leaves this node's edge at bit c: either it ends there
         // (it becomes n's parent) or it branches off (a new branch node at c).
+        // newNode() may replace this.nodes when it grows: index it afterwards.
         let m: number
         if (c === prefixLen) {
           m = this.newNode(prefixLen, value, prefixLen)
-          this.children[2 * m + this.nodeBit(n, prefixLen)] = n
+          this.nodes[m + words + CHILD + wordBit(this.nodes, n, prefixLen)] = n
         } else {
           m = this.newNode(c, NONE, c)
           const leaf = this.newNode(prefixLen, value, prefixLen)
           const b = wordBit(key, 0, c)
-          this.children[2 * m + b] = leaf
-          this.children[2 * m + (b ^ 1)] = n
+          this.nodes[m + words + CHILD + b] = leaf
+          this.nodes[m + words + CHILD + (b ^ 1)] = n
         }
         if (parentSlot === NONE) this.root = m
-        else this.children[parentSlot] = m
+        else this.nodes[parentSlot] = m
         this.entries++
         return NONE
       }
       if (nodeLen === prefixLen) {
-        const existing = this.values[n] as number
+        const existing = this.nodes[n + words + VALUE] as number
         if (existing !== NONE) return existing
-        this.values[n] = value
+        this.nodes[n + words + VALUE] = value
         this.entries++
         return NONE
       }
-      const slot = 2 * n + wordBit(key, 0, nodeLen)
-      const child = this.children[slot] as number
+      const slot = n + words + CHILD + wordBit(key, 0, nodeLen)
+      const child = this.nodes[slot] as number
       if (child === NONE) {
-        // newNode() may replace this.children when it grows: call it before indexing.
         const leaf = this.newNode(prefixLen, value, prefixLen)
-        this.children[slot] = leaf
+        this.nodes[slot] = leaf
         this.entries++
         return NONE
       }
@@ -143,98 +154,86 @@ export class PrefixTrieBuilder {
   }
 
   /**
-   * The finished trie: nodes renumbered in depth-first order (a lookup's path
-   * sits close together in memory), arrays trimmed to size, and each node's
-   * deepest entry length below it precomputed. The builder is spent afterwards.
+   * The finished trie: nodes laid out in depth-first order (a lookup's path
+   * sits close together in memory), trimmed to size, and each node's deepest
+   * entry length below it precomputed. The builder is spent afterwards.
    */
   freeze(): PrefixTrie {
     if (this.frozen) throw buildInputError('prefix trie: freeze() called twice')
     this.frozen = true
-    const count = this.nodeCount
-    const words = this.words
-    const order = new Int32Array(count)
-    const renumber = new Int32Array(count)
-    // Depth only grows along a path, so the stack never holds more than two nodes per level.
-    const stack = new Int32Array(2 * this.bits + 4)
+    const { words, stride } = this
+    const from = this.nodes
+    const count = this.used / stride
+    const to = new Int32Array(this.used)
+    // Depth-first copy. Depth only grows along a path, so the stack holds at
+    // most one pending sibling per level: [old offset, new parent slot] pairs.
+    const stack = new Int32Array(4 * this.bits + 8)
     let top = 0
     let next = 0
-    if (this.root !== NONE) stack[top++] = this.root
-    while (top > 0) {
-      const n = stack[--top] as number
-      renumber[n] = next
-      order[next++] = n
-      const c1 = this.children[2 * n + 1] as number
-      const c0 = this.children[2 * n] as number
-      if (c1 !== NONE) stack[top++] = c1
-      if (c0 !== NONE) stack[top++] = c0
+    if (this.root !== NONE) {
+      stack[top++] = this.root
+      stack[top++] = NONE
     }
-    const keys = new Uint32Array(count * words)
-    const lens = new Uint8Array(count)
-    const children = new Int32Array(count * 2)
-    const values = new Int32Array(count)
-    const maxLens = new Int16Array(count)
-    for (let i = 0; i < count; i++) {
-      const n = order[i] as number
-      keys.set(this.keys.subarray(n * words, n * words + words), i * words)
-      lens[i] = this.lens[n] as number
-      values[i] = this.values[n] as number
-      const c0 = this.children[2 * n] as number
-      const c1 = this.children[2 * n + 1] as number
-      children[2 * i] = c0 === NONE ? NONE : (renumber[c0] as number)
-      children[2 * i + 1] = c1 === NONE ? NONE : (renumber[c1] as number)
+    while (top > 0) {
+      const parentSlot = stack[--top] as number
+      const old = stack[--top] as number
+      const at = next
+      next += stride
+      to.set(from.subarray(old, old + stride), at)
+      if (parentSlot !== NONE) to[parentSlot] = at
+      const c1 = from[old + words + CHILD + 1] as number
+      const c0 = from[old + words + CHILD] as number
+      if (c1 !== NONE) {
+        stack[top++] = c1
+        stack[top++] = at + words + CHILD + 1
+      }
+      if (c0 !== NONE) {
+        stack[top++] = c0
+        stack[top++] = at + words + CHILD
+      }
     }
     // Children follow their parent in depth-first order, so one backwards pass
     // sees every subtree before its root.
-    for (let i = count - 1; i >= 0; i--) {
-      let deepest = (values[i] as number) === NONE ? NONE : (lens[i] as number)
-      const c0 = children[2 * i] as number
-      const c1 = children[2 * i + 1] as number
-      if (c0 !== NONE && (maxLens[c0] as number) > deepest) deepest = maxLens[c0] as number
-      if (c1 !== NONE && (maxLens[c1] as number) > deepest) deepest = maxLens[c1] as number
-      maxLens[i] = deepest
+    for (let at = next - stride; at >= 0; at -= stride) {
+      const meta = to[at + words + META] as number
+      let deepest = (to[at + words + VALUE] as number) === NONE ? NONE : meta & 0xff
+      for (let b = 0; b < 2; b++) {
+        const c = to[at + words + CHILD + b] as number
+        if (c !== NONE) {
+          const below = (((to[c + words + META] as number) >> 8) & 0xff) - 1
+          if (below > deepest) deepest = below
+        }
+      }
+      to[at + words + META] = (meta & 0xff) | ((deepest + 1) << 8)
     }
-    const trie = new PrefixTrie(this.bits, keys, lens, children, values, maxLens, this.entries)
-    // Release the growable arrays: the builder may outlive the build.
-    this.keys = new Uint32Array(0)
-    this.lens = new Uint8Array(0)
-    this.children = new Int32Array(0)
-    this.values = new Int32Array(0)
-    return trie
+    this.nodes = new Int32Array(0)
+    return new PrefixTrie(this.bits, to, count === 0 ? NONE : 0, this.entries)
   }
 
-  /** Appends a node keyed by the current key masked to `maskLen` (≤ its length). */
+  /** Appends a node keyed by the current key masked to `maskLen` (≤ its length); returns its offset. */
   private newNode(len: number, value: number, maskLen: number): number {
-    if (this.nodeCount === this.lens.length) this.grow()
-    const n = this.nodeCount++
-    const w = this.words
-    for (let i = 0; i < w; i++) this.keys[n * w + i] = this.key[i] as number
-    if (maskLen < this.bits) maskWords(this.keys.subarray(n * w, n * w + w), maskLen)
-    this.lens[n] = len
-    this.values[n] = value
+    const { words, stride } = this
+    if (this.used + stride > this.nodes.length) {
+      const grown = new Int32Array(this.nodes.length * 2)
+      grown.set(this.nodes)
+      this.nodes = grown
+    }
+    const n = this.used
+    this.used += stride
+    const nodes = this.nodes
+    nodes.set(this.key, n)
+    if (maskLen < this.bits) maskWords(nodes, n, words, maskLen)
+    nodes[n + words + META] = len
+    nodes[n + words + VALUE] = value
+    nodes[n + words + CHILD] = NONE
+    nodes[n + words + CHILD + 1] = NONE
     return n
-  }
-
-  private grow(): void {
-    const nodes = this.lens.length * 2
-    const keys = new Uint32Array(nodes * this.words)
-    keys.set(this.keys)
-    this.keys = keys
-    const lens = new Uint8Array(nodes)
-    lens.set(this.lens)
-    this.lens = lens
-    const children = new Int32Array(nodes * 2).fill(NONE)
-    children.set(this.children)
-    this.children = children
-    const values = new Int32Array(nodes).fill(NONE)
-    values.set(this.values)
-    this.values = values
   }
 
   /** Number of leading bits (at most `limit`) node n's key shares with the current key. */
   private commonPrefix(n: number, limit: number): number {
-    const off = n * this.words
     for (let w = 0; w * 32 < limit; w++) {
-      const diff = ((this.keys[off + w] as number) ^ (this.key[w] as number)) >>> 0
+      const diff = (this.nodes[n + w] as number) ^ (this.key[w] as number)
       if (diff !== 0) {
         const c = w * 32 + Math.clz32(diff)
         return c < limit ? c : limit
@@ -242,62 +241,40 @@ export class PrefixTrieBuilder {
     }
     return limit
   }
-
-  private nodeBit(n: number, bit: number): number {
-    return wordBit(this.keys, n * this.words, bit)
-  }
 }
 
 /**
- * The frozen trie. Per node: its key (big-endian 32-bit words, bits past its
- * length zero), length, two child indices, value (-1: a branch node only) and
- * the deepest entry length in its subtree. A branch node always has two
- * children, so every subtree holds at least one entry.
+ * The frozen trie: nodes in one Int32Array (layout above). A branch node
+ * always has two children, so every subtree holds at least one entry.
  */
 export class PrefixTrie {
   readonly bits: TrieBits
   /** Number of entries (distinct prefixes). */
   readonly size: number
   private readonly words: number
-  private readonly keys: Uint32Array
-  private readonly lens: Uint8Array
-  private readonly children: Int32Array
-  private readonly values: Int32Array
-  private readonly maxLens: Int16Array
+  private readonly nodes: Int32Array
   private readonly root: number
   /** The query address as words; reused by every lookup (the query path is synchronous). */
-  private readonly query: Uint32Array
+  private readonly query: Int32Array
 
   /** Internal: use PrefixTrieBuilder.freeze() or emptyPrefixTrie(). */
-  constructor(
-    bits: TrieBits,
-    keys: Uint32Array,
-    lens: Uint8Array,
-    children: Int32Array,
-    values: Int32Array,
-    maxLens: Int16Array,
-    size: number,
-  ) {
+  constructor(bits: TrieBits, nodes: Int32Array, root: number, size: number) {
     this.bits = bits
     this.words = bits >> 5
-    this.keys = keys
-    this.lens = lens
-    this.children = children
-    this.values = values
-    this.maxLens = maxLens
+    this.nodes = nodes
+    this.root = root
     this.size = size
-    this.root = lens.length > 0 ? 0 : NONE
-    this.query = new Uint32Array(this.words)
+    this.query = new Int32Array(this.words)
   }
 
   /** Number of nodes (entries plus branch nodes); for memory accounting. */
   get nodeCount(): number {
-    return this.lens.length
+    return this.nodes.length / (this.words + 4)
   }
 
-  /** Bytes held by the typed arrays. */
+  /** Bytes held by the node array. */
   get byteLength(): number {
-    return this.keys.byteLength + this.lens.byteLength + this.children.byteLength + this.values.byteLength + this.maxLens.byteLength
+    return this.nodes.byteLength
   }
 
   /**
@@ -311,41 +288,44 @@ export class PrefixTrie {
     out.matchedLen = NONE
     out.deepestBelowLen = NONE
     const words = this.words
-    const keys = this.keys
+    const nodes = this.nodes
     const q = this.query
     loadWords(address, q, words)
     const want = prefixLen < this.bits ? prefixLen : this.bits
     let verified = 0
     let n = this.root
     while (n !== NONE) {
-      const len = this.lens[n] as number
+      const meta = nodes[n + words + META] as number
+      const len = meta & 0xff
       const limit = len < want ? len : want
       // Compare bits [verified, limit): the ancestors already matched the rest.
-      const off = n * words
       const fullWords = limit >>> 5
-      for (let w = verified >>> 5; w < fullWords; w++) if (keys[off + w] !== q[w]) return
+      for (let w = verified >>> 5; w < fullWords; w++) if (nodes[n + w] !== q[w]) return
       const rest = limit & 31
-      if (rest !== 0 && (((keys[off + fullWords] as number) ^ (q[fullWords] as number)) >>> (32 - rest)) !== 0) return
+      if (rest !== 0 && (((nodes[n + fullWords] as number) ^ (q[fullWords] as number)) >>> (32 - rest)) !== 0) return
       if (len > want) {
         // The whole subtree lies strictly inside the query prefix.
-        out.deepestBelowLen = this.maxLens[n] as number
+        out.deepestBelowLen = ((meta >> 8) & 0xff) - 1
         return
       }
-      const value = this.values[n] as number
+      const value = nodes[n + words + VALUE] as number
       if (value !== NONE) {
         out.value = value
         out.matchedLen = len
       }
       if (len === want) {
-        const c0 = this.children[2 * n] as number
-        const c1 = this.children[2 * n + 1] as number
-        let below = c0 === NONE ? NONE : (this.maxLens[c0] as number)
-        if (c1 !== NONE && (this.maxLens[c1] as number) > below) below = this.maxLens[c1] as number
+        const c0 = nodes[n + words + CHILD] as number
+        const c1 = nodes[n + words + CHILD + 1] as number
+        let below = c0 === NONE ? NONE : (((nodes[c0 + words + META] as number) >> 8) & 0xff) - 1
+        if (c1 !== NONE) {
+          const b1 = (((nodes[c1 + words + META] as number) >> 8) & 0xff) - 1
+          if (b1 > below) below = b1
+        }
         out.deepestBelowLen = below
         return
       }
       verified = len
-      n = this.children[2 * n + (((q[len >>> 5] as number) >>> (31 - (len & 31))) & 1)] as number
+      n = nodes[n + words + CHILD + (((q[len >>> 5] as number) >>> (31 - (len & 31))) & 1)] as number
     }
   }
 }
@@ -356,24 +336,23 @@ export function emptyPrefixTrie(bits: TrieBits): PrefixTrie {
 }
 
 /** Reads `words` big-endian 32-bit words from `address` (missing bytes read as zero). */
-function loadWords(address: Uint8Array, out: Uint32Array, words: number): void {
+function loadWords(address: Uint8Array, out: Int32Array, words: number): void {
   for (let w = 0; w < words; w++) {
     const b = w * 4
-    out[w] =
-      (((address[b] ?? 0) << 24) | ((address[b + 1] ?? 0) << 16) | ((address[b + 2] ?? 0) << 8) | (address[b + 3] ?? 0)) >>> 0
+    out[w] = ((address[b] ?? 0) << 24) | ((address[b + 1] ?? 0) << 16) | ((address[b + 2] ?? 0) << 8) | (address[b + 3] ?? 0)
   }
 }
 
-/** Clears every bit from position `len` on. */
-function maskWords(key: Uint32Array, len: number): void {
-  for (let w = 0; w < key.length; w++) {
+/** Clears every bit from position `len` on in the key of `words` words at `off`. */
+function maskWords(key: Int32Array, off: number, words: number, len: number): void {
+  for (let w = 0; w < words; w++) {
     const start = w * 32
-    if (len <= start) key[w] = 0
-    else if (len < start + 32) key[w] = ((key[w] as number) & (~0 << (32 - (len - start)))) >>> 0
+    if (len <= start) key[off + w] = 0
+    else if (len < start + 32) key[off + w] = (key[off + w] as number) & (~0 << (32 - (len - start)))
   }
 }
 
 /** Bit `bit` (0 = most significant) of the key stored at `off`. */
-function wordBit(keys: Uint32Array, off: number, bit: number): number {
+function wordBit(keys: Int32Array, off: number, bit: number): number {
   return ((keys[off + (bit >>> 5)] as number) >>> (31 - (bit & 31))) & 1
 }
