@@ -1,7 +1,8 @@
 /**
  * Runs the black-box conformance battery (test/conformance/check.sh, a copy of
  * the project's shared battery; CONFORMANCE_SCRIPT overrides the path) against
- * the real command line serving the example configuration. Every FAIL line is
+ * the real command line serving the example configuration, with a steered
+ * name (api.edge.example.net) as NAME. Every FAIL line is
  * reported as a failed assertion so the log says which RFC rule broke.
  */
 import { spawn } from 'node:child_process'
@@ -36,7 +37,7 @@ t.test('conformance battery against the example configuration: 0 failed', async 
     BIG_NAME: 'big.edge.example.net',
     BIG_TYPE: 'TXT',
   }
-  const { code, out } = await run('bash', [script, '127.0.0.1', String(port), 'edge.example.net', 'www.edge.example.net'], env)
+  const { code, out } = await run('bash', [script, '127.0.0.1', String(port), 'edge.example.net', 'api.edge.example.net'], env)
   const summary = /^(\d+) passed, (\d+) failed$/m.exec(out)
   t.ok(summary, 'the battery printed its summary line')
   for (const line of out.split('\n').filter((l) => l.startsWith('FAIL'))) t.fail(line)
