@@ -137,3 +137,47 @@ t.test('serve: SIGHUP reloads zone files; a broken file keeps the old data and n
   await waitFor('192.0.2.20', /previous version keeps serving/)
   t.match(server.stdout(), `${file}:6:`, 'the bad line is named')
 })
+
+t.test('explain: the decision and its trace from the example configuration', async (t) => {
+  const human = await runCli(['explain', 'api.edge.example.net', '--client', '198.51.100.0/26'])
+  t.equal(human.code, 0, human.stderr)
+  t.match(human.stdout, 'answer: 192.0.2.11 (sea-1)')
+  t.match(human.stdout, 'rule:   map, matched 198.51.100.0/26')
+  t.match(human.stdout, 'scope:  /26')
+  const json = await runCli(['explain', 'api.edge.example.net', '--client', '203.0.113.40', '--json'])
+  t.equal(json.code, 0, json.stderr)
+  const e = JSON.parse(json.stdout) as { answer: string[]; scopePrefixLen: number; ttlSec: number; trace: { rule: string; geo: { city: string } } }
+  t.same(e.answer, ['203.0.113.19'])
+  t.equal(e.trace.rule, 'geo')
+  t.equal(e.trace.geo.city, 'Tokyo')
+  t.equal(e.scopePrefixLen, 27)
+  const resolverOnly = await runCli(['explain', 'api.edge.example.net', '--resolver', '10.1.2.3', '--json'])
+  t.match(JSON.parse(resolverOnly.stdout), { trace: { keySource: 'resolver', key: '10.1.2.3/32', matched: '10.1.2.0/24' } })
+  const notSteered = await runCli(['explain', 'www.edge.example.net', '--client', '198.51.100.0/24'])
+  t.equal(notSteered.code, 1)
+  t.match(notSteered.stderr, 'not a steered name')
+  const usage = await runCli(['explain', 'api.edge.example.net'])
+  t.equal(usage.code, 2, 'a client or resolver is required')
+})
+
+t.test('serve --map: a bad map file is refused with every problem and its JSON path', async (t) => {
+  const file = join(tmp, 'bad-map.json')
+  await writeFile(
+    file,
+    JSON.stringify({
+      version: 3,
+      entries: [
+        { prefix: '198.51.100.0/24', targets: [{ id: 'sea-1', score: 10, samples: 5 }] },
+        { prefix: '198.51.100.1/24', targets: [{ id: 'nope-9', score: 10, samples: 5 }] },
+        { prefix: '198.51.100.0/24', targets: [{ id: 'ord-1', score: 1, samples: 5 }] },
+        { prefix: '203.0.113.0/24', targets: [{ id: 'ord-1', score: -1, samples: 5 }] },
+      ],
+    }),
+  )
+  const r = await runCli(['serve', '--map', file, '--listen', '127.0.0.1:0'])
+  t.equal(r.code, 1)
+  t.match(r.stderr, 'entries[1].prefix')
+  t.match(r.stderr, 'entries[1].targets[0].id')
+  t.match(r.stderr, 'entries[2].prefix', 'duplicate prefix')
+  t.match(r.stderr, 'entries[3].targets[0].score')
+})
