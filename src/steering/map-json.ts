@@ -17,7 +17,8 @@
  */
 import { open, readFile } from 'node:fs/promises'
 import { StringDecoder } from 'node:string_decoder'
-import { formatPrefix, maskAddress, parseAddress } from './client-key.js'
+import { parseIpv4Into, parseIpv6Into } from './address-text.js'
+import { formatPrefix, maskAddress } from './client-key.js'
 import { LatencyMapBuilder } from './latency-map.js'
 import type { LatencyMap } from './latency-map.js'
 import { MapError, MapErrorCode } from './map-error.js'
@@ -230,9 +231,10 @@ class MapReader {
   private readonly targets: number[] = []
   private readonly scores: number[] = []
   private readonly samples: number[] = []
-  /** The entry's prefix address: `v4` reused for IPv4, a new array for IPv6. */
+  /** The entry's prefix address: `v4` or `v6`, reused for every entry (the builder copies it). */
   private readonly parsed = { address: new Uint8Array(4) }
   private readonly v4 = new Uint8Array(4)
+  private readonly v6 = new Uint8Array(16)
 
   constructor(
     private readonly resolveTarget: ResolveTarget,
@@ -291,7 +293,7 @@ class MapReader {
     if (prefix === undefined) this.problem(entryPath(index, '.prefix'), 'is required')
     else if (typeof prefix !== 'string') this.problem(entryPath(index, '.prefix'), 'must be a string like "198.51.100.0/24"')
     else {
-      const parsed = parsePrefix(prefix, this.parsed, this.v4)
+      const parsed = parsePrefix(prefix, this.parsed, this.v4, this.v6)
       if (typeof parsed === 'string') this.problem(entryPath(index, '.prefix'), parsed)
       else prefixLen = parsed
     }
@@ -443,21 +445,19 @@ function childPath(base: string, key: string): string {
 }
 
 /**
- * Reads "address/length" into `out` (4 or 16 bytes; IPv4 is parsed here
- * without allocating, as most map entries are IPv4) and returns the length,
+ * Reads "address/length" into `out` (`v4` or `v6`, reused: no allocation
+ * per entry) and returns the length,
  * or a message saying what is wrong. Bits past the length must be zero: a map
  * that says 198.51.100.7/24 most likely has a bug upstream, so it is reported
  * rather than masked.
  */
-function parsePrefix(text: string, out: { address: Uint8Array }, v4: Uint8Array): number | string {
+function parsePrefix(text: string, out: { address: Uint8Array }, v4: Uint8Array, v6: Uint8Array): number | string {
   const slash = text.indexOf('/')
   if (slash < 0) return `"${text}" must be address/length, e.g. "198.51.100.0/24"`
-  let address: Uint8Array | undefined = v4
-  if (!parseIpv4(text, slash, v4)) {
-    const ip = text.slice(0, slash)
-    // Zone ids (fe80::1%eth0) name an interface, not a network.
-    address = ip.includes(':') && !ip.includes('%') ? parseAddress(ip) : undefined
-    if (!address) return `"${ip}" is not an IPv4 or IPv6 address`
+  let address = v4
+  if (!parseIpv4Into(text, 0, slash, v4)) {
+    if (!parseIpv6Into(text, 0, slash, v6)) return `"${text.slice(0, slash)}" is not an IPv4 or IPv6 address`
+    address = v6
   }
   const maxLen = address.length * 8
   let prefixLen = 0
@@ -476,29 +476,6 @@ function parsePrefix(text: string, out: { address: Uint8Array }, v4: Uint8Array)
   }
   out.address = address
   return prefixLen
-}
-
-/** Dotted-quad text[0, end) into `out`; false unless it is exactly four decimal octets without leading zeros. */
-function parseIpv4(text: string, end: number, out: Uint8Array): boolean {
-  let part = 0
-  let octet = 0
-  let digits = 0
-  for (let i = 0; i < end; i++) {
-    const c = text.charCodeAt(i)
-    if (c === 0x2e) {
-      if (digits === 0 || part === 3) return false
-      out[part++] = octet
-      octet = 0
-      digits = 0
-    } else if (c >= 0x30 && c <= 0x39 && !(digits > 0 && octet === 0)) {
-      octet = octet * 10 + c - 0x30
-      digits++
-      if (octet > 255) return false
-    } else return false
-  }
-  if (part !== 3 || digits === 0) return false
-  out[3] = octet
-  return true
 }
 
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(?:[Zz]|([+-])(\d{2}):(\d{2}))$/
