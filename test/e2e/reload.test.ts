@@ -113,3 +113,40 @@ t.test('no query is dropped while zones reload', async (t) => {
   t.ok(reloads >= 5, `reloads happened during the run (${reloads})`)
   t.equal(answered, sent, 'every query answered with a complete zone version')
 })
+
+t.test('SIGHUP-style reload re-reads the map file; a bad map keeps the previous map serving', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'steerdns-map-reload-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const zone = join(dir, 'reload.test.zone')
+  const mapFile = join(dir, 'map.json')
+  await writeFile(zone, zoneText(1, '192.0.2.10'))
+  const writeMap = (version: number, best: string) =>
+    writeFile(mapFile, JSON.stringify({ version, entries: [{ prefix: '0.0.0.0/0', targets: [{ id: best, score: 5, samples: 10 }] }] }))
+  await writeMap(1, 'a')
+  const config = parseConfigText(
+    [
+      'listen: ["127.0.0.1:0"]',
+      `zones: [{ origin: reload.test, file: ${JSON.stringify(zone)} }]`,
+      'dns: { zonePollIntervalMs: 0 }',
+      'log: { level: silent }',
+      'targets:',
+      '  - { id: a, ipv4: [192.0.2.101], location: { lat: 0, lon: 0 } }',
+      '  - { id: b, ipv4: [192.0.2.102], location: { lat: 0, lon: 0 } }',
+      'services: [{ name: steered.reload.test, pool: [a, b] }]',
+      `map: { file: ${JSON.stringify(mapFile)} }`,
+    ].join('\n'),
+    { file: join(dir, 'steerdns.yaml'), env: {} },
+  )
+  const server = await startServer({ config, logDestination: new PassThrough() })
+  t.teardown(() => server.close())
+  t.same(await aRecord(server, 'steered.reload.test'), ['192.0.2.101'], 'map version 1: target a')
+
+  await writeMap(2, 'b')
+  await server.reload()
+  t.same(await aRecord(server, 'steered.reload.test'), ['192.0.2.102'], 'map version 2: target b')
+
+  await writeFile(mapFile, JSON.stringify({ version: 3, entries: [{ prefix: '0.0.0.0/0', targets: [{ id: 'zz', score: 5, samples: 1 }] }] }))
+  await server.reload()
+  t.same(await aRecord(server, 'steered.reload.test'), ['192.0.2.102'], 'a map naming an unknown target is refused: version 2 keeps serving')
+  t.equal(server.steering.current().map.version, 2)
+})
