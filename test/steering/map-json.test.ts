@@ -343,3 +343,46 @@ t.test('map files', async (t) => {
   const err = await loadMapFile(bad, resolve).catch((e: unknown) => e as MapError)
   t.match(err.message, `${bad}: entries[0].prefix: `)
 })
+
+t.test('large files are read in chunks: values cut at chunk ends, multi-byte text, a value longer than a chunk', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'steerdns-map-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const ids = [...TARGETS, 'zürich-1', '東京-1']
+  const resolveAll = (id: string) => {
+    const i = ids.indexOf(id)
+    return i < 0 ? undefined : i
+  }
+  const entries = Array.from({ length: 12_000 }, (_, i) => ({
+    prefix: i % 2 ? `10.${i >> 8}.${i & 0xff}.0/24` : `2001:db8:${i.toString(16)}::/48`,
+    targets: [
+      { id: ids[i % ids.length] as string, score: i / 7, samples: i },
+      { id: ids[(i + 1) % ids.length] as string, score: 1e-7 * i, samples: 1 },
+    ],
+    ...(i % 3 ? {} : { updatedAt: '2026-01-02T03:04:05.006+02:00' }),
+  }))
+  // Mixed layout: some entries pretty-printed, so cuts land inside whitespace, strings and numbers.
+  const body = entries.map((e, i) => (i % 5 ? JSON.stringify(e) : JSON.stringify(e, null, 3))).join(',\n')
+  const text = `{"version": 9, "entries": [\n${body}\n], "generatedAt": "2026-01-01T00:00:00Z"}`
+  t.ok(Buffer.byteLength(text) > 3 * 512 * 1024, 'several chunks')
+  const file = join(dir, 'large.json')
+  await writeFile(file, text)
+  const fromFile = await loadMapFile(file, resolveAll)
+  const fromText = parseMapJson(text, resolveAll)
+  t.equal(fromFile.size, 12_000)
+  t.same(mapToJson(fromFile, (i) => ids[i] as string), mapToJson(fromText, (i) => ids[i] as string))
+  t.same(mapToJson(fromFile, (i) => ids[i] as string), mapToJson(parseMapJson(JSON.parse(text), resolveAll), (i) => ids[i] as string))
+
+  // A top-level value longer than a chunk, then a broken entry: still every problem, with paths.
+  const long = join(dir, 'long.json')
+  await writeFile(long, `{"note": "${'x'.repeat(1_500_000)}", "version": 1, "entries": [${body}, {"prefix": "10.0.0.1/8", "targets": []}]}`)
+  await t.rejects(loadMapFile(long, resolveAll), {
+    code: 'STEER_ERR_MAP_INVALID',
+    problems: [{ path: 'note' }, { path: 'entries[12000].prefix' }, { path: 'entries[12000].targets' }],
+  })
+  // Broken JSON far into a large file: JSON.parse's position, as line and column.
+  const broken = join(dir, 'broken.json')
+  await writeFile(broken, text.replace('"samples":11999}', '"samples":11999,}'))
+  const err = (await loadMapFile(broken, resolveAll).catch((e: unknown) => e)) as MapError
+  t.equal(err.code, 'STEER_ERR_MAP_INVALID')
+  t.match(err.problems[0]?.message, /^not valid JSON at line \d+ column \d+/)
+})
