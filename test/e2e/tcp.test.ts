@@ -34,7 +34,7 @@ interface Case {
 const CASES: readonly Case[] = [
   { name: `www.${ZONE}`, qtype: TYPE.A, rcode: 'NOERROR', answer: ['A 192.0.2.10'] },
   { name: `www.${ZONE}`, qtype: TYPE.AAAA, rcode: 'NOERROR', answer: ['AAAA 2001:db8::10'] },
-  { name: `api.${ZONE}`, qtype: TYPE.A, rcode: 'NOERROR', answer: ['A 192.0.2.10', 'A 198.51.100.20'] },
+  { name: `login.${ZONE}`, qtype: TYPE.A, rcode: 'NOERROR', answer: ['A 192.0.2.30'] },
   { name: `images.${ZONE}`, qtype: TYPE.A, rcode: 'NOERROR', answer: ['A 192.0.2.10', 'CNAME www.edge.example.net'] },
   { name: `mail.${ZONE}`, qtype: TYPE.A, rcode: 'NOERROR', answer: ['A 192.0.2.25'] },
   { name: ZONE, qtype: TYPE.MX, rcode: 'NOERROR', answer: ['MX 10 mail.edge.example.net'] },
