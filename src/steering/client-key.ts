@@ -5,7 +5,7 @@
  * is treated as IPv4 so one map entry serves both spellings. Knows nothing of
  * the wire format: it receives address bytes and lengths.
  */
-import { isIPv4, isIPv6 } from 'node:net'
+import { parseIpv4Into, parseIpv6Into } from './address-text.js'
 
 export interface ClientKey {
   readonly family: 4 | 6
@@ -48,30 +48,18 @@ export function clientKey(address: Uint8Array, prefixLen: number, source: Client
   return { family: address.length === 4 ? 4 : 6, address: maskAddress(address, prefixLen), prefixLen, source }
 }
 
-/** Address bytes of an IPv4 or IPv6 text address, or undefined when it is neither. */
+/**
+ * Address bytes of an IPv4 or IPv6 text address, or undefined when it is
+ * neither. A zone id (`fe80::1%eth0`, as sockets report link-local peers) is
+ * ignored: it names an interface, not a network.
+ */
 export function parseAddress(text: string): Uint8Array | undefined {
-  if (isIPv4(text)) return Uint8Array.from(text.split('.').map(Number))
-  if (!isIPv6(text)) return undefined
-  let head = text
-  let tailV4: number[] = []
-  const lastColon = text.lastIndexOf(':')
-  if (text.includes('.')) {
-    tailV4 = text.slice(lastColon + 1).split('.').map(Number)
-    head = text.slice(0, lastColon + 1) + '0:0'
-  }
-  const [left = '', right] = head.split('::')
-  const leftGroups = left === '' ? [] : left.split(':')
-  const rightGroups = right === undefined || right === '' ? [] : right.split(':')
-  const groups =
-    right === undefined ? leftGroups : [...leftGroups, ...Array(8 - leftGroups.length - rightGroups.length).fill('0'), ...rightGroups]
-  const out = new Uint8Array(16)
-  groups.forEach((g, i) => {
-    const v = parseInt(g, 16)
-    out[i * 2] = v >> 8
-    out[i * 2 + 1] = v & 0xff
-  })
-  if (tailV4.length === 4) out.set(tailV4, 12)
-  return out
+  const percent = text.indexOf('%')
+  const end = percent < 0 ? text.length : percent
+  const v4 = new Uint8Array(4)
+  if (parseIpv4Into(text, 0, end, v4)) return v4
+  const v6 = new Uint8Array(16)
+  return end > 0 && parseIpv6Into(text, 0, end, v6) ? v6 : undefined
 }
 
 /** Parses "IP" or "IP/LEN" into a key (a bare IP is a full-length prefix). Throws STEER_ERR_STEERING_BAD_PREFIX. */

@@ -24,6 +24,7 @@ import { encodeQuery, queryTcp, queryUdp } from '../helpers/dns-client.js'
 import { getFreePort } from '../helpers/free-port.js'
 import { knotdVersion, startKnot, type KnotServer, type KnotZone } from '../helpers/knot.js'
 import { isSteerdnsBuilt, REPO_ROOT, startSteerdns } from '../helpers/steerdns-process.js'
+import { createSeededRandom } from '../helpers/seeded-random.js'
 
 const FIXTURES = join(REPO_ROOT, 'test', 'fixtures', 'diff')
 const ZONES: readonly KnotZone[] = [
@@ -116,17 +117,8 @@ interface CorpusQuery {
   readonly edns: { readonly udpPayloadBytes: number; readonly version: number } | undefined
 }
 
-/** mulberry32: tiny seeded PRNG, so the 0x20 case pattern is reproducible. */
-function createRandom(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let x = state
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** The shared mulberry32 generator (test/helpers/seeded-random.ts): failures reproduce from the seed. */
+const createRandom = (seed: number): (() => number) => createSeededRandom(seed).next
 
 function randomCase(name: string, random: () => number): string {
   return [...name].map((c) => (random() < 0.5 ? c.toUpperCase() : c.toLowerCase())).join('')

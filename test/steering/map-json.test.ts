@@ -8,6 +8,7 @@ import { parseClientKey } from '../../src/steering/client-key.js'
 import { createMapMatch } from '../../src/steering/latency-map.js'
 import type { MapError } from '../../src/steering/map-error.js'
 import { formatMapJson, loadMapFile, mapToJson, parseMapJson } from '../../src/steering/map-json.js'
+import { createSeededRandom } from '../helpers/seeded-random.js'
 
 const TARGETS = ['sea-1', 'ord-1', 'fra-1', 'ams-1']
 const resolve = (id: string): number | undefined => {
@@ -254,17 +255,8 @@ t.test('problems beyond maxProblems are counted, not listed', async (t) => {
   }
 })
 
-/** mulberry32: a small seeded PRNG so failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** The shared mulberry32 generator (test/helpers/seeded-random.ts): failures reproduce from the seed. */
+const prng = (seed: number): (() => number) => createSeededRandom(seed).next
 
 t.test('the text scanner agrees with JSON.parse on mutated documents', async (t) => {
   const base = JSON.stringify({ ...VALID, entries: [...VALID.entries, { prefix: '10.0.0.0/8', targets: [{ id: 'sea-1', score: 1e-3, samples: 7 }] }] }, null, 1)

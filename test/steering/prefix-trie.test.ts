@@ -4,6 +4,7 @@ import t from 'tap'
 import { parseAddress } from '../../src/steering/client-key.js'
 import { createTrieMatch, emptyPrefixTrie, PrefixTrieBuilder } from '../../src/steering/prefix-trie.js'
 import type { PrefixTrie } from '../../src/steering/prefix-trie.js'
+import { createSeededRandom } from '../helpers/seeded-random.js'
 
 /** "addr/len" → bytes and length (no IPv4-mapped conversion: the trie is per family). */
 function prefix(text: string): { address: Uint8Array; len: number } {
@@ -206,17 +207,8 @@ t.test('an empty trie finds nothing', async (t) => {
   }
 })
 
-/** mulberry32: a small seeded PRNG so failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** The shared mulberry32 generator (test/helpers/seeded-random.ts): failures reproduce from the seed. */
+const prng = (seed: number): (() => number) => createSeededRandom(seed).next
 
 function bitAt(a: Uint8Array, i: number): number {
   return ((a[i >> 3] as number) >> (7 - (i & 7))) & 1

@@ -11,6 +11,7 @@ import {
   labelsToName,
 } from '../../src/wire/index.js'
 import type { DecodeResult, Query, QueryEdns } from '../../src/wire/index.js'
+import { createSeededRandom } from '../helpers/seeded-random.js'
 
 /** tap's Test type, without importing tap internals by name. */
 type Test = Parameters<Parameters<typeof t.test>[1]>[0]
@@ -613,17 +614,8 @@ t.test('decodeQuery accepts a Buffer view into a larger buffer', async (t) => {
 
 // ---------- property-style: random and mutated messages ----------
 
-/** mulberry32: small, seeded, deterministic. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** The shared mulberry32 generator (test/helpers/seeded-random.ts): failures reproduce from the seed. */
+const prng = (seed: number): (() => number) => createSeededRandom(seed).next
 
 function toResponseEdns(edns: QueryEdns | undefined): { udpPayloadBytes: number; dnssecOk: boolean; options: ReturnType<typeof clientSubnetOption>[] } | undefined {
   if (edns === undefined) return undefined
