@@ -177,8 +177,7 @@ function answer(deps: QueryHandlerDeps, query: Query, client: string): { result:
       if (!steered.useStatic) return { result: steered.result, scopePrefixLen: steered.scopePrefixLen }
     }
   }
-  const isSteered = view && view.setup.services.size > 0 ? (name: string) => view.setup.services.has(name) : undefined
-  return { result: lookup(zones, query.qname, query.qtype, isSteered), scopePrefixLen: 0 }
+  return { result: lookup(zones, query.qname, query.qtype, view?.setup.services), scopePrefixLen: 0 }
 }
 
 function chaos(records: ChaosRecords, query: Query): LookupResult {

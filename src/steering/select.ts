@@ -119,11 +119,7 @@ export function select(
 ): Decision {
   const { setup, map } = view
   const targets = setup.targets
-  const hasFamily = (i: number): boolean => {
-    const t = targets[i] as Target
-    return (family === 4 ? t.ipv4.length : t.ipv6.length) > 0
-  }
-  const pool = service.pool.filter(hasFamily)
+  const pool = family === 4 ? service.poolV4 : service.poolV6
   const hashLen = Math.min(key.prefixLen, family === 4 ? setup.ipv4Prefix : setup.ipv6Prefix)
   const prefixHash = hashPrefix(key, hashLen)
   const trace = withTrace ? new TraceBuilder(key, family, map, nowMs) : undefined
@@ -142,7 +138,8 @@ export function select(
     const ranked: { target: number; scoreMs: number }[] = []
     for (let i = 0; i < map.candidateCount(match.entry); i++) {
       const target = map.candidateTarget(match.entry, i)
-      if (!pool.includes(target)) continue
+      // A target without an address of this family cannot answer: it is not a candidate.
+      if (service.inPool[target] !== 1 || !hasFamily(targets[target] as Target, family)) continue
       const serving = view.isServing(target)
       trace?.candidate({
         id: (targets[target] as Target).id,
@@ -211,6 +208,10 @@ export function select(
       trace: trace?.finish(rule, chosen.map((i) => (targets[i] as Target).id), ttlSec, ttlReason, scopePrefixLen, scopeReason),
     }
   }
+}
+
+function hasFamily(target: Target, family: 4 | 6): boolean {
+  return (family === 4 ? target.ipv4.length : target.ipv6.length) > 0
 }
 
 function isStale(view: SteeringView, entry: number, nowMs: number): boolean {

@@ -48,6 +48,11 @@ export interface Service {
   readonly name: string
   /** Target indices, configuration order, duplicates removed. */
   readonly pool: readonly number[]
+  /** The pool's targets that have an IPv4 / IPv6 address: precomputed so a decision filters nothing. */
+  readonly poolV4: readonly number[]
+  readonly poolV6: readonly number[]
+  /** inPool[target] is 1 when the target belongs to the pool (map candidates are checked against it). */
+  readonly inPool: Uint8Array
   readonly answers: number
   readonly ttlMinSec: number
   readonly ttlMaxSec: number
@@ -108,7 +113,19 @@ export function buildSteeringSetup(spec: SteeringSetupSpec): SteeringSetup {
         : [targetIndex.get(member) ?? fail(`service ${s.name}: unknown target ${member}`)]
       for (const m of matches) if (!pool.includes(m)) pool.push(m)
     }
-    services.set(s.name, { name: s.name, pool, answers: s.answers, ttlMinSec: s.ttl.min, ttlMaxSec: s.ttl.max, allDown: s.allDown })
+    const inPool = new Uint8Array(targets.length)
+    for (const i of pool) inPool[i] = 1
+    services.set(s.name, {
+      name: s.name,
+      pool,
+      poolV4: pool.filter((i) => (targets[i] as Target).ipv4.length > 0),
+      poolV6: pool.filter((i) => (targets[i] as Target).ipv6.length > 0),
+      inPool,
+      answers: s.answers,
+      ttlMinSec: s.ttl.min,
+      ttlMaxSec: s.ttl.max,
+      allDown: s.allDown,
+    })
   }
   return { targets, targetIndex, services, ...spec.map }
 }

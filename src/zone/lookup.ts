@@ -40,11 +40,11 @@ const REFUSED: LookupResult = {
 /**
  * Answers one question from the served zones. Never throws; names outside every
  * zone are REFUSED (an authoritative-only server gives no referral to the root).
- * A CNAME chain stops before any name `isSteered` accepts: a steered answer
+ * A CNAME chain stops before any name in `steered`: a steered answer
  * depends on the client, so it must be asked for by its own name (its ECS scope
  * and TTL would otherwise be lost inside a static answer).
  */
-export function lookup(zones: ZoneFinder, qname: string, qtype: number, isSteered?: (name: string) => boolean): LookupResult {
+export function lookup(zones: ZoneFinder, qname: string, qtype: number, steered?: { has(name: string): boolean }): LookupResult {
   const firstZone = zones.findZone(qname, qtype)
   if (!firstZone) return REFUSED
 
@@ -71,7 +71,7 @@ export function lookup(zones: ZoneFinder, qname: string, qtype: number, isSteere
     seen.add(name)
     const target = step.target
     const nextZone = zones.findZone(target, qtype)
-    if (seen.has(target) || hop + 1 >= MAX_CNAME_HOPS || !nextZone || isSteered?.(target)) {
+    if (seen.has(target) || hop + 1 >= MAX_CNAME_HOPS || !nextZone || steered?.has(target)) {
       return {
         rcode: RCODE.NOERROR,
         authoritative: true,
