@@ -1,6 +1,7 @@
 // decodeQuery: well-formed queries built by dns-packet (the independent codec),
 // malformed ones built by hand, and a seeded fuzz run that must never throw.
 import t from 'tap'
+import type { Test } from 'tap'
 import dnsPacket from 'dns-packet'
 import {
   DECODE_REASON,
@@ -12,9 +13,7 @@ import {
 } from '../../src/wire/index.js'
 import type { DecodeResult, Query, QueryEdns } from '../../src/wire/index.js'
 import { createSeededRandom } from '../helpers/seeded-random.js'
-
-/** tap's Test type, without importing tap internals by name. */
-type Test = Parameters<Parameters<typeof t.test>[1]>[0]
+import { optRecord } from '../helpers/dns-packet-types.js'
 
 // ---------- hand-built wire fragments ----------
 
@@ -142,7 +141,7 @@ t.test('queries built by dns-packet decode to the same facts', async (t) => {
         type: 'query',
         id: 10,
         questions: [{ type: 'A', name: 'a.example' }],
-        additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 100, flags: dnsPacket.DNSSEC_OK }],
+        additionals: [optRecord({ type: 'OPT', name: '.', udpPayloadSize: 100, flags: dnsPacket.DNSSEC_OK })],
       },
       check: (t, q) => {
         t.match(q.edns, { version: 0, udpPayloadBytes: 100, dnssecOk: true, nsidRequested: false })
@@ -187,7 +186,7 @@ t.test('queries built by dns-packet decode to the same facts', async (t) => {
         id: 11,
         questions: [{ type: 'A', name: 'a.example' }],
         additionals: [
-          {
+          optRecord({
             type: 'OPT',
             name: '.',
             udpPayloadSize: 4096,
@@ -196,7 +195,7 @@ t.test('queries built by dns-packet decode to the same facts', async (t) => {
               { code: 65001, data: Buffer.from('whatever') },
               { code: 10, data: Buffer.from('0123456789abcdef', 'hex') },
             ],
-          } as dnsPacket.Answer,
+          }),
         ],
       },
       check: (t, q) => {
@@ -225,12 +224,12 @@ function ecsPacket(o: { family: number; sourcePrefixLength: number; ip: string }
     id: 12,
     questions: [{ type: 'A', name: 'api.edge.example.net' }],
     additionals: [
-      {
+      optRecord({
         type: 'OPT',
         name: '.',
         udpPayloadSize: 1232,
         options: [{ code: 'CLIENT_SUBNET', scopePrefixLength: 0, ...o }],
-      } as dnsPacket.Answer,
+      }),
     ],
   }
 }

@@ -3,8 +3,10 @@
 // has one optimal answer.
 import t from 'tap'
 import dnsPacket from 'dns-packet'
+import type { OptAnswer } from 'dns-packet'
 import { RCODE, RRTYPE, clientSubnetOption, decodeQuery, encodeResponse, nsidOption } from '../../src/wire/index.js'
 import type { EdnsOption, ResourceRecord, Response, ResponseEdns } from '../../src/wire/index.js'
+import { optRecord } from '../helpers/dns-packet-types.js'
 
 // ---------- builders ----------
 
@@ -207,7 +209,7 @@ t.test('clientSubnetOption echoes family/source, sets scope, truncates address',
     t.equal(option.code, 8, c.name)
     t.equal(option.data.length, c.expect.dataLen, `${c.name}: data length`)
     const out = encodeResponse(response({ edns: { ...EDNS, options: [option] } }))
-    const opt = decode(out).additionals?.[0] as { options: Array<Record<string, unknown>> }
+    const opt = decode(out).additionals?.[0] as OptAnswer
     t.match(opt.options[0], { family: c.expect.family, sourcePrefixLength: c.expect.sourcePrefixLength, scopePrefixLength: c.expect.scopePrefixLength, ip: c.expect.ip }, c.name)
   }
 })
@@ -217,13 +219,13 @@ t.test('ECS round trip: a decoded query ECS echoed by the encoder', async (t) =>
     type: 'query',
     id: 77,
     questions: [{ type: 'A', name: 'api.edge.example.net' }],
-    additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 1232, options: [{ code: 'CLIENT_SUBNET', family: 1, sourcePrefixLength: 22, scopePrefixLength: 0, ip: '203.0.112.0' }] } as dnsPacket.Answer],
+    additionals: [optRecord({ type: 'OPT', name: '.', udpPayloadSize: 1232, options: [{ code: 'CLIENT_SUBNET', family: 1, sourcePrefixLength: 22, scopePrefixLength: 0, ip: '203.0.112.0' }] })],
   })
   const r = decodeQuery(wire)
   if (r.kind !== 'query' || r.query.edns?.clientSubnet === undefined) throw new Error('decode failed')
   const option: EdnsOption = clientSubnetOption(r.query.edns.clientSubnet, 20)
   const out = encodeResponse(response({ id: r.query.id, questionBytes: r.query.questionBytes, edns: { ...EDNS, options: [option] } }))
-  const opt = decode(out).additionals?.[0] as { options: Array<Record<string, unknown>> }
+  const opt = decode(out).additionals?.[0] as OptAnswer
   t.match(opt.options[0], { code: 8, family: 1, sourcePrefixLength: 22, scopePrefixLength: 20, ip: '203.0.112.0' })
 })
 
@@ -244,7 +246,7 @@ t.test('compression: exact optimal sizes, smaller than uncompressed', async (t) 
           { type: 'CNAME', name: 'www.example.com', data: 'edge.example.com', ttl: 300 },
           { type: 'A', name: 'edge.example.com', data: '192.0.2.1', ttl: 60 },
         ],
-        additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 1232 }],
+        additionals: [optRecord({ type: 'OPT', name: '.', udpPayloadSize: 1232 })],
       },
     },
     {
@@ -291,7 +293,7 @@ t.test('compression: exact optimal sizes, smaller than uncompressed', async (t) 
         answers: [{ type: 'SRV', name: '_https._tcp.example.com', data: { priority: 10, weight: 5, port: 443, target: 'srv.example.com' }, ttl: 60 }],
         additionals: [
           { type: 'A', name: 'srv.example.com', data: '192.0.2.3', ttl: 60 },
-          { type: 'OPT', name: '.', udpPayloadSize: 1232 },
+          optRecord({ type: 'OPT', name: '.', udpPayloadSize: 1232 }),
         ],
       },
     },
