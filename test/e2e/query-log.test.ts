@@ -6,12 +6,13 @@ import { PassThrough } from 'node:stream'
 import dnsPacket from 'dns-packet'
 import type { Answer } from 'dns-packet'
 import t from 'tap'
+import type { Test } from 'tap'
 import { parseConfigText } from '../../src/config/index.js'
 import { startServer } from '../../src/main.js'
 import { queryUdp } from '../helpers/dns-client.js'
 import { EXAMPLE_ZONE_FILE } from '../helpers/test-server.js'
 
-async function serverWithLog(t: Parameters<Parameters<typeof t.test>[1]>[0], queries: boolean) {
+async function serverWithLog(t: Test, queries: boolean) {
   const out = new PassThrough()
   const lines: Record<string, unknown>[] = []
   let buffered = ''

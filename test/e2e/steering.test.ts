@@ -13,15 +13,21 @@ import type { Answer } from 'dns-packet'
 import t from 'tap'
 import { loadConfigFile } from '../../src/config/index.js'
 import { startServer } from '../../src/main.js'
+import type { ListenAddress } from '../../src/server/index.js'
 import { queryTcp, queryUdp } from '../helpers/dns-client.js'
 import { REPO_ROOT } from '../helpers/steerdns-process.js'
 
 const config = await loadConfigFile(join(REPO_ROOT, 'steerdns.yaml'))
 const server = await startServer({ config: { ...config, listen: ['127.0.0.1:0', '[::1]:0'] }, logDestination: new PassThrough() })
 t.teardown(() => server.close())
-const v4 = server.listening[0]
-const v6 = server.listening[1]
-if (!v4 || !v6) throw new Error('not listening')
+/** The address the server bound at `index` of its listen list; throws when it bound none there. */
+function boundAddress(index: number): ListenAddress {
+  const addr = server.listening[index]
+  if (!addr) throw new Error('not listening')
+  return addr
+}
+const v4 = boundAddress(0)
+const v6 = boundAddress(1)
 
 interface Ecs {
   family: 1 | 2

@@ -13,8 +13,8 @@ t.test('parseAddress: what sockets and operators write', async (t) => {
     ['::ffff:198.51.100.7', '::ffff:c633:6407'],
     ['fe80::1%eth0', 'fe80::1'],
     ['::', '::'],
-  ]) {
-    const bytes = parseAddress(text as string)
+  ] as const) {
+    const bytes = parseAddress(text)
     t.ok(bytes, text)
     t.equal(bytes && formatAddress(bytes), formatted, `${text} formats as ${formatted}`)
   }
