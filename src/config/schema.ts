@@ -17,6 +17,34 @@ export interface TcpGuardConfig {
   readonly maxPipelined: number
 }
 
+export interface RrlConfig {
+  readonly enabled: boolean
+  readonly responsesPerSecond: number
+  readonly nxdomainsPerSecond: number
+  readonly errorsPerSecond: number
+  /** Referrals; defaults to responsesPerSecond. */
+  readonly referralsPerSecond: number | undefined
+  readonly windowSec: number
+  /** Every Nth limited response is sent truncated (0: drop all, 1: truncate all). */
+  readonly slip: number
+  readonly ipv4Prefix: number
+  readonly ipv6Prefix: number
+  /** CIDRs never limited. */
+  readonly exempt: readonly string[]
+  /** Accounts kept at most (LRU), so spoofed floods cannot exhaust memory. */
+  readonly maxEntries: number
+}
+
+export interface CookieConfig {
+  readonly enabled: boolean
+  /** 32 hex digits (RFC 9018 server secret, shared by every node of an anycast set); "" picks a random one per process. */
+  readonly secret: string
+  /** The secret before the last rotation, still accepted; "" for none. */
+  readonly previousSecret: string
+  /** Answer BADCOOKIE to a query with an invalid server cookie instead of treating it as client-only (RFC 7873 section 5.2.3). */
+  readonly require: boolean
+}
+
 export interface TargetConfig {
   readonly id: string
   readonly site: string
@@ -68,7 +96,15 @@ export interface SteerdnsConfig {
     /** How often zone files are checked for changes; 0 disables polling (SIGHUP still reloads). */
     readonly zonePollIntervalMs: number
   }
-  readonly guard: { readonly tcp: TcpGuardConfig }
+  readonly guard: {
+    readonly tcp: TcpGuardConfig
+    readonly rrl: RrlConfig
+    readonly cookies: CookieConfig
+    /** UDP answers to clients without a valid server cookie are truncated above this (anti-amplification). */
+    readonly noCookieMaxUdpBytes: number
+    /** Who may query: `debug` names (later issues) and CHAOS identity names. CIDR lists. */
+    readonly acl: { readonly debug: readonly string[]; readonly chaos: readonly string[] }
+  }
   readonly log: { readonly level: string; readonly queries: boolean }
   readonly targets: readonly TargetConfig[]
   readonly services: readonly ServiceConfig[]
@@ -111,9 +147,48 @@ export const configSchema = {
     },
     guard: {
       type: 'object',
-      additionalProperties: true,
+      additionalProperties: false,
       default: {},
       properties: {
+        rrl: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            enabled: { type: 'boolean', default: false },
+            responsesPerSecond: { type: 'integer', minimum: 1, default: 20 },
+            nxdomainsPerSecond: { type: 'integer', minimum: 1, default: 10 },
+            errorsPerSecond: { type: 'integer', minimum: 1, default: 10 },
+            referralsPerSecond: { type: 'integer', minimum: 1 },
+            windowSec: { type: 'integer', minimum: 1, maximum: 3600, default: 5 },
+            slip: { type: 'integer', minimum: 0, maximum: 10, default: 2 },
+            ipv4Prefix: { type: 'integer', minimum: 8, maximum: 32, default: 24 },
+            ipv6Prefix: { type: 'integer', minimum: 16, maximum: 128, default: 56 },
+            exempt: { type: 'array', items: { type: 'string' }, default: [] },
+            maxEntries: { type: 'integer', minimum: 100, default: 100000 },
+          },
+        },
+        cookies: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            enabled: { type: 'boolean', default: false },
+            secret: { type: 'string', default: '' },
+            previousSecret: { type: 'string', default: '' },
+            require: { type: 'boolean', default: false },
+          },
+        },
+        noCookieMaxUdpBytes: { type: 'integer', minimum: 512, maximum: 65535, default: 1232 },
+        acl: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            debug: { type: 'array', items: { type: 'string' }, default: ['127.0.0.0/8', '::1/128'] },
+            chaos: { type: 'array', items: { type: 'string' }, default: ['0.0.0.0/0', '::/0'] },
+          },
+        },
         tcp: {
           type: 'object',
           additionalProperties: false,

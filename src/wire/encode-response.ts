@@ -152,8 +152,9 @@ export function encodeResponse(r: Response): Uint8Array {
   let anCount = 0
   let nsCount = 0
   let arCount = 0
-  let truncated = false
-  for (const rr of r.answer) {
+  // A forced truncation (an RRL slip) sends the minimal TC=1 answer whatever fits.
+  let truncated = r.truncate === true
+  for (const rr of truncated ? [] : r.answer) {
     if (!put(rr, limit)) {
       truncated = true
       break

@@ -103,4 +103,6 @@ export interface Response {
   readonly edns: ResponseEdns | undefined
   /** Largest message allowed (UDP limit, or 65535 on TCP). */
   readonly maxBytes: number
+  /** Send the minimal TC=1 answer (header, question, OPT) even if the records fit: a rate-limit slip. */
+  readonly truncate?: boolean
 }
