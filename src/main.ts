@@ -6,8 +6,9 @@
 import type { SteerdnsConfig } from './config/index.js'
 import { greatCircleKm, openGeoDatabase, watchGeoDatabase } from './geo/index.js'
 import type { GeoDatabase, GeoWatcher } from './geo/index.js'
+import { createAcl, createRrl, parseCookieSecret, randomCookieSecret } from './guard/index.js'
 import { buildChaosRecords, createQueryHandler } from './query/index.js'
-import type { QueryLogEntry } from './query/index.js'
+import type { GuardDeps, QueryLogEntry } from './query/index.js'
 import { parseListenAddress, startListeners } from './server/index.js'
 import type { ListenAddress } from './server/index.js'
 import { createLogger, createQueryCounters } from './telemetry/index.js'
@@ -67,6 +68,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     counters,
     onInternalError: (err) => internalLog.error({ err }, 'query handler failed; answered SERVFAIL'),
     ...(config.log.queries ? { queryLog: (entry: QueryLogEntry) => queryLog.info(entry, 'query') } : {}),
+    guard: buildGuard(config.guard),
   })
   const listeners = await startListeners(
     config.listen.map(parseListenAddress),
@@ -92,6 +94,20 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       geoWatcher?.stop()
       await listeners.close()
     },
+  }
+}
+
+/** The guard stage from its config section. Throws coded errors for bad secrets or CIDRs (config/ checks them first). */
+export function buildGuard(g: SteerdnsConfig['guard']): GuardDeps {
+  const secret = (text: string): Uint8Array | undefined => (text === '' ? undefined : parseCookieSecret(text))
+  return {
+    // No configured secret: a random one per process (fine for one node; an
+    // anycast set needs the same secret everywhere, RFC 9018 section 4).
+    cookieSecrets: g.cookies.enabled ? { current: secret(g.cookies.secret) ?? randomCookieSecret(), previous: secret(g.cookies.previousSecret) } : undefined,
+    requireCookie: g.cookies.require,
+    rrl: g.rrl.enabled ? createRrl({ ...g.rrl, referralsPerSecond: g.rrl.referralsPerSecond ?? g.rrl.responsesPerSecond }) : undefined,
+    noCookieMaxUdpBytes: g.noCookieMaxUdpBytes,
+    chaosAcl: createAcl(g.acl.chaos),
   }
 }
 

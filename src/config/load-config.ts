@@ -12,6 +12,7 @@ import { Ajv } from 'ajv'
 import type { ErrorObject } from 'ajv'
 import { isScalar, LineCounter, parseDocument, visit } from 'yaml'
 import type { Document } from 'yaml'
+import { createAcl } from '../guard/index.js'
 import { parseListenAddress } from '../server/index.js'
 import { ConfigError } from './config-error.js'
 import type { ConfigProblem } from './config-error.js'
@@ -124,6 +125,35 @@ function crossCheck(data: unknown): Omit<ConfigProblem, 'file' | 'line'>[] {
     })
   }
   problems.push(...checkTargets(config.targets), ...checkServices(config.services, config.targets, config.zones))
+  problems.push(...checkGuard((config as { guard?: unknown }).guard))
+  return problems
+}
+
+function checkGuard(guard: unknown): Problem[] {
+  const problems: Problem[] = []
+  const g = (typeof guard === 'object' && guard !== null ? guard : {}) as Record<string, Record<string, unknown> | undefined>
+  const cidrLists: [string, unknown][] = [
+    ['guard.rrl.exempt', g['rrl']?.['exempt']],
+    ['guard.acl.debug', g['acl']?.['debug']],
+    ['guard.acl.chaos', g['acl']?.['chaos']],
+  ]
+  for (const [path, list] of cidrLists) {
+    if (!Array.isArray(list)) continue
+    list.forEach((entry: unknown, i) => {
+      if (typeof entry !== 'string') return
+      try {
+        createAcl([entry])
+      } catch (err) {
+        problems.push({ path: `${path}[${i}]`, message: (err as Error).message })
+      }
+    })
+  }
+  for (const key of ['secret', 'previousSecret']) {
+    const value = g['cookies']?.[key]
+    if (typeof value === 'string' && value !== '' && !/^[0-9a-fA-F]{32}$/.test(value)) {
+      problems.push({ path: `guard.cookies.${key}`, message: 'must be 32 hex digits (a 128-bit RFC 9018 secret) or ""' })
+    }
+  }
   return problems
 }
 

@@ -80,7 +80,7 @@ class Account {
     public balance: number,
     /** Last clock reading that earned credit, in ms. */
     public lastMs: number,
-    /** Limited responses since the last slip. */
+    /** Limited responses since the slip sequence (re)started. */
     public slipCount: number,
   ) {}
 }
@@ -208,6 +208,12 @@ export function createRrl(opts: RrlOptions): Rrl {
             // Credit accrues per millisecond; BIND credits whole seconds, which lets a burst
             // straddling a second boundary through at twice the rate.
             account.balance += (elapsedMs * perSec) / 1000
+            // A query after at least one token's time of silence is no flood: its limited
+            // response slips (the slip sequence restarts), so a resolver re-asking while
+            // the account repays a flood's debt gets TC and retries over TCP instead of
+            // timing out. Flood traffic arrives faster and keeps the configured ratio;
+            // a sender paced this slowly gets only question-sized TC replies.
+            if (elapsedMs * perSec >= 1000) account.slipCount = 0
             if (account.balance >= perSec) {
               account.balance = perSec
               account.slipCount = 0
@@ -225,11 +231,15 @@ export function createRrl(opts: RrlOptions): Rrl {
       // `windowSec` before answers resume (ARM: "no more negative than window times the rate").
       const floor = -windowSec * perSec
       if (account.balance < floor) account.balance = floor
-      // BIND's slip: a counter per account, the slip-th limited response goes out truncated.
-      if (slip !== 0 && ++account.slipCount >= slip) {
-        account.slipCount = 0
-        counters.slipped++
-        return RRL_ACTION.SLIP
+      // BIND's slip (rrl.c): the first limited response of a sequence goes out truncated,
+      // then slip - 1 are dropped, and the sequence repeats.
+      if (slip !== 0) {
+        const position = account.slipCount
+        account.slipCount = position + 1 >= slip ? 0 : position + 1
+        if (position === 0) {
+          counters.slipped++
+          return RRL_ACTION.SLIP
+        }
       }
       counters.dropped++
       return RRL_ACTION.DROP

@@ -4,12 +4,15 @@
  * reload swapping the snapshot never affects a query half-way through. It never
  * throws: an unexpected exception is counted and answered SERVFAIL.
  */
-import { clientSubnetOption, decodeQuery, encodeResponse, nsidOption, RCODE, RRCLASS, RRTYPE, toFqdn } from '../wire/index.js'
+import { clientSubnetOption, decodeQuery, EDNS_OPTION, encodeResponse, nsidOption, RCODE, RRCLASS, RRTYPE, toFqdn } from '../wire/index.js'
 import type { EdnsOption, Query, QueryEdns, ResourceRecord, Response, ResponseEdns } from '../wire/index.js'
 import { lookup } from '../zone/index.js'
 import type { LookupResult, ZoneSet } from '../zone/index.js'
 import { bump } from '../telemetry/index.js'
 import type { QueryCounters } from '../telemetry/index.js'
+import { checkServerCookie, makeServerCookie, RRL_ACTION, RRL_CATEGORY } from '../guard/index.js'
+import type { AddressAcl, Rrl } from '../guard/index.js'
+import { parseAddress } from '../steering/index.js'
 import type { SteeringView } from '../steering/index.js'
 import type { ChaosRecords } from './chaos.js'
 import { answerSteered, keyForQuery } from './steered-answer.js'
@@ -33,6 +36,20 @@ export interface QueryHandlerDeps {
   readonly queryLog?: (entry: QueryLogEntry) => void
   /** Called with an exception the handler caught (a bug: the client got SERVFAIL). */
   readonly onInternalError?: (err: unknown) => void
+  /** DDoS defences; absent means none (tests of other stages). */
+  readonly guard?: GuardDeps
+}
+
+/** The guard stage's state, built from config once. */
+export interface GuardDeps {
+  /** RFC 9018 secrets when cookies are enabled. */
+  readonly cookieSecrets: { readonly current: Uint8Array; readonly previous: Uint8Array | undefined } | undefined
+  /** BADCOOKIE for an invalid server cookie instead of treating the query as client-cookie-only. */
+  readonly requireCookie: boolean
+  readonly rrl: Rrl | undefined
+  /** UDP answers to clients without a valid server cookie are truncated above this. */
+  readonly noCookieMaxUdpBytes: number
+  readonly chaosAcl: AddressAcl
 }
 
 /** One query log line: what was asked, by whom, and what was answered. */
@@ -95,11 +112,20 @@ function handle(deps: QueryHandlerDeps, message: Uint8Array, transport: Transpor
     deps.queryLog?.({ client, transport, reason: decoded.reason })
     return undefined
   }
+  const guard = deps.guard
+  const address = guard ? parseAddress(client) : undefined
+  const nowMs = deps.nowMs?.() ?? Date.now()
   if (decoded.kind === 'error') {
+    // RFC 7873 section 5.4: a cookie-only query (QDCOUNT 0) is answered NOERROR with a server cookie.
+    const cookieOnly = decoded.reason === 'qdcount-zero' && decoded.edns?.cookie && guard?.cookieSecrets && address
+    const cookie = cookieOnly ? cookieOption(guard, decoded.edns?.cookie as Uint8Array, address, nowMs) : undefined
+    const rcode = cookie ? RCODE.NOERROR : decoded.rcode
+    const action = rateLimit(guard, transport, false, address, RRL_CATEGORY.ERROR, '', nowMs)
+    if (action === RRL_ACTION.DROP) return dropped(deps, client, transport, 'rrl')
     const bytes = send(deps, {
       id: decoded.id,
       opcode: decoded.opcode,
-      rcode: decoded.rcode,
+      rcode,
       authoritative: false,
       recursionDesired: decoded.recursionDesired,
       checkingDisabled: decoded.checkingDisabled,
@@ -108,20 +134,35 @@ function handle(deps: QueryHandlerDeps, message: Uint8Array, transport: Transpor
       authority: [],
       additional: [],
       requiredAdditional: 0,
-      edns: decoded.edns ? responseEdns(deps, decoded.edns, []) : undefined,
+      edns: decoded.edns ? responseEdns(deps, decoded.edns, cookie ? [cookie] : []) : undefined,
       maxBytes: maxResponseBytes(deps, decoded.edns, transport),
+      truncate: action === RRL_ACTION.SLIP,
     })
-    deps.queryLog?.({ client, transport, rcode: decoded.rcode, responseBytes: bytes.length, reason: decoded.reason })
+    deps.queryLog?.({ client, transport, rcode, responseBytes: bytes.length, reason: decoded.reason })
     return bytes
   }
 
   const query = decoded.query
-  const { result, scopePrefixLen } = answer(deps, query, client)
+  // RFC 7873 section 5.2: a valid server cookie proves the source address is real.
+  let validated = false
+  let cookie: EdnsOption | undefined
+  const received = query.edns?.cookie
+  if (received && guard?.cookieSecrets && address) {
+    validated = received.length > 8 && checkServerCookie(received, address, guard.cookieSecrets, Math.floor(nowMs / 1000)) === 'valid'
+    cookie = cookieOption(guard, received, address, nowMs)
+  }
+  const badCookie = received !== undefined && received.length > 8 && !validated && guard?.requireCookie === true && cookie !== undefined
+  const { result, scopePrefixLen } = badCookie ? { result: badCookieResult(), scopePrefixLen: 0 } : answer(deps, query, client, address)
+  // TCP and cookie-validated clients cannot be spoofed: never rate limited, never capped.
+  const action = rateLimit(guard, transport, validated, address, rrlCategory(result), rrlName(result, query.qname), nowMs)
+  if (action === RRL_ACTION.DROP) return dropped(deps, client, transport, 'rrl')
   const options: EdnsOption[] = []
   // ECS is echoed whenever the query carried it (RFC 7871 section 7.2.1). Static
   // data, negative answers and source /0 get scope 0; steered answers their decision's.
   const ecs = query.edns?.clientSubnet
   if (ecs) options.push(clientSubnetOption(ecs, ecs.sourcePrefixLen === 0 ? 0 : scopePrefixLen))
+  if (cookie) options.push(cookie)
+  const maxBytes = maxResponseBytes(deps, query.edns, transport)
   const bytes = send(deps, {
     id: query.id,
     opcode: query.opcode,
@@ -135,7 +176,9 @@ function handle(deps: QueryHandlerDeps, message: Uint8Array, transport: Transpor
     additional: result.additional,
     requiredAdditional: result.requiredAdditional,
     edns: query.edns ? responseEdns(deps, query.edns, options) : undefined,
-    maxBytes: maxResponseBytes(deps, query.edns, transport),
+    // Without a valid cookie a UDP answer may come from a spoofed query: cap its size (amplification).
+    maxBytes: transport === 'udp' && guard && !validated ? Math.min(maxBytes, Math.max(PLAIN_UDP_BYTES, guard.noCookieMaxUdpBytes)) : maxBytes,
+    truncate: action === RRL_ACTION.SLIP,
   })
   if (deps.queryLog) deps.queryLog(logEntry(query, client, transport, result.rcode, bytes.length))
   return bytes
@@ -163,9 +206,12 @@ function formatAddress(address: Uint8Array): string {
   return groups.join(':')
 }
 
-function answer(deps: QueryHandlerDeps, query: Query, client: string): { result: LookupResult; scopePrefixLen: number } {
+function answer(deps: QueryHandlerDeps, query: Query, client: string, address: Uint8Array | undefined): { result: LookupResult; scopePrefixLen: number } {
   if (query.qtype === RRTYPE.AXFR || query.qtype === RRTYPE.IXFR) return { result: refused(), scopePrefixLen: 0 }
-  if (query.qclass === RRCLASS.CH) return { result: chaos(deps.chaos, query), scopePrefixLen: 0 }
+  if (query.qclass === RRCLASS.CH) {
+    const allowed = !deps.guard || (address !== undefined && deps.guard.chaosAcl.allows(address))
+    return { result: allowed ? chaos(deps.chaos, query) : refused(), scopePrefixLen: 0 }
+  }
   if (query.qclass !== RRCLASS.IN) return { result: refused(), scopePrefixLen: 0 }
   const zones = deps.zones()
   const view = deps.steering?.()
@@ -185,6 +231,60 @@ function chaos(records: ChaosRecords, query: Query): LookupResult {
   if (!rr) return refused()
   const matches = query.qtype === RRTYPE.TXT || query.qtype === RRTYPE.ANY
   return { ...EMPTY, answer: matches ? [rr as ResourceRecord] : [] }
+}
+
+function dropped(deps: QueryHandlerDeps, client: string, transport: Transport, reason: string): undefined {
+  bump(deps.counters.droppedByReason, reason)
+  deps.queryLog?.({ client, transport, reason })
+  return undefined
+}
+
+/** COOKIE option for the response: the client cookie and a fresh RFC 9018 server cookie. */
+function cookieOption(guard: GuardDeps, received: Uint8Array, address: Uint8Array, nowMs: number): EdnsOption {
+  const secrets = guard.cookieSecrets as NonNullable<GuardDeps['cookieSecrets']>
+  const clientCookie = received.subarray(0, 8)
+  const server = makeServerCookie(clientCookie, address, secrets.current, Math.floor(nowMs / 1000))
+  const data = new Uint8Array(8 + server.length)
+  data.set(clientCookie, 0)
+  data.set(server, 8)
+  return { code: EDNS_OPTION.COOKIE, data }
+}
+
+/** RFC 7873 section 5.2.3 with cookies required: BADCOOKIE, no answer, a fresh cookie to retry with. */
+function badCookieResult(): LookupResult {
+  return { ...EMPTY, rcode: RCODE.BADCOOKIE, authoritative: false }
+}
+
+/** The RRL decision for a UDP response; SEND for TCP, validated clients and when RRL is off. */
+function rateLimit(
+  guard: GuardDeps | undefined,
+  transport: Transport,
+  validated: boolean,
+  address: Uint8Array | undefined,
+  category: number,
+  name: string,
+  nowMs: number,
+): number {
+  if (!guard?.rrl || transport !== 'udp' || validated || !address) return RRL_ACTION.SEND
+  return guard.rrl.check(address, category as (typeof RRL_CATEGORY)[keyof typeof RRL_CATEGORY], name, nowMs)
+}
+
+/** BIND's RRL categories: answers (incl. NODATA), NXDOMAIN, referrals, errors. */
+function rrlCategory(result: LookupResult): number {
+  if (result.rcode === RCODE.NXDOMAIN) return RRL_CATEGORY.NXDOMAIN
+  if (result.rcode !== RCODE.NOERROR) return RRL_CATEGORY.ERROR
+  if (!result.authoritative) return RRL_CATEGORY.REFERRAL
+  return RRL_CATEGORY.ANSWER
+}
+
+/**
+ * The name an RRL account is kept for: the question for answers; the zone (the
+ * SOA or NS owner) for NXDOMAIN and referrals, so a random-subdomain flood
+ * shares one account however many names it invents.
+ */
+function rrlName(result: LookupResult, qname: string): string {
+  if (result.rcode === RCODE.NXDOMAIN || (result.rcode === RCODE.NOERROR && !result.authoritative)) return result.authority[0]?.name ?? ''
+  return result.rcode === RCODE.NOERROR ? qname : ''
 }
 
 function refused(): LookupResult {

@@ -1,5 +1,5 @@
 /** Public surface of query/: the pipeline from a received message to the bytes to send. */
 export { createQueryHandler } from './handle-query.js'
-export type { QueryHandler, QueryHandlerDeps, QueryLogEntry, Transport } from './handle-query.js'
+export type { GuardDeps, QueryHandler, QueryHandlerDeps, QueryLogEntry, Transport } from './handle-query.js'
 export { buildChaosRecords } from './chaos.js'
 export type { ChaosIdentity, ChaosRecords } from './chaos.js'
