@@ -151,7 +151,10 @@ function handle(deps: QueryHandlerDeps, message: Uint8Array, transport: Transpor
     validated = received.length > 8 && checkServerCookie(received, address, guard.cookieSecrets, Math.floor(nowMs / 1000)) === 'valid'
     cookie = cookieOption(guard, received, address, nowMs)
   }
-  const badCookie = received !== undefined && received.length > 8 && !validated && guard?.requireCookie === true && cookie !== undefined
+  // BIND's require-server-cookie (RFC 7873 section 5.2.3, choice 2): a cookie-aware UDP client
+  // without a valid server cookie gets BADCOOKIE and a fresh cookie; clients that send no
+  // cookie, and TCP, are answered as usual.
+  const badCookie = transport === 'udp' && cookie !== undefined && !validated && guard?.requireCookie === true
   const { result, scopePrefixLen } = badCookie ? { result: badCookieResult(), scopePrefixLen: 0 } : answer(deps, query, client, address)
   // TCP and cookie-validated clients cannot be spoofed: never rate limited, never capped.
   const action = rateLimit(guard, transport, validated, address, rrlCategory(result), rrlName(result, query.qname), nowMs)

@@ -257,9 +257,8 @@ function decode(msg: Uint8Array): DecodeResult {
   }
   if (optionError !== undefined) return errorResult(RCODE.FORMERR, id, opcode, rd, cd, question, edns, optionError)
   if (qdCount === 0 || questionBytes === undefined) {
-    // RFC 9619. The place for RFC 7873 section 5.4 (a cookie-only query with
-    // QDCOUNT 0 answered with a server cookie) once guard/ asks for it: the
-    // edns, cookie included, is already here.
+    // RFC 9619. With a COOKIE option this is RFC 7873 section 5.4's cookie-only
+    // query: the edns, cookie included, is kept so query/ can answer NOERROR.
     return errorResult(RCODE.FORMERR, id, opcode, rd, cd, undefined, edns, DECODE_REASON.QDCOUNT_ZERO)
   }
 

@@ -24,6 +24,8 @@ export interface TestServerOptions {
     readonly idleTimeoutMs?: number
     readonly maxPipelined?: number
   }
+  /** Other guard keys (rrl, cookies, noCookieMaxUdpBytes, acl), written as the config would. */
+  readonly guard?: Record<string, unknown>
 }
 
 export interface TestServer {
@@ -37,15 +39,13 @@ export interface TestServer {
 
 /** Starts a server and registers its close with `t.teardown`. */
 export async function startTestServer(t: Test, opts: TestServerOptions = {}): Promise<TestServer> {
-  const tcp = Object.entries(opts.tcp ?? {})
-    .map(([key, value]) => `${key}: ${value}`)
-    .join(', ')
   const yaml = [
     `identity: e2e-node`,
     `listen: ${JSON.stringify(opts.listen ?? ['127.0.0.1:0'])}`,
     `zones: [{ origin: edge.example.net, file: ${JSON.stringify(EXAMPLE_ZONE_FILE)} }]`,
     `dns: { zonePollIntervalMs: 0 }`,
-    `guard: { tcp: { ${tcp} } }`,
+    // JSON is YAML: the guard section is written as one flow mapping.
+    `guard: ${JSON.stringify({ tcp: opts.tcp ?? {}, ...opts.guard })}`,
     `log: { level: warn }`,
   ].join('\n')
   const config = parseConfigText(yaml, { file: '/tmp/steerdns-e2e.yaml', env: {} })
