@@ -4,6 +4,10 @@
  * or greedy clients from holding the server: total and per-client connection
  * caps, an idle timeout, a deadline for finishing a started message, and a cap
  * on answers queued unsent per connection (reading pauses until they drain).
+ * At the total cap a new client is still served: the connection that has gone
+ * longest without a complete query is closed to make room (RFC 7766 section
+ * 6.2.3 lets a server under pressure close idle connections), so an attacker
+ * holding idle connections cannot lock real clients out.
  */
 import { createServer } from 'node:net'
 import type { Server, Socket } from 'node:net'
@@ -12,7 +16,7 @@ import type { QueryHandler } from '../query/index.js'
 import type { ListenAddress } from './listen-address.js'
 
 export interface TcpLimits {
-  /** Connections open at once across all clients; new ones beyond are closed at accept. */
+  /** Connections open at once across all clients; beyond it the least recently active one is closed. */
   readonly maxConnections: number
   /** Connections open at once from one client address. */
   readonly maxPerClient: number
@@ -36,16 +40,29 @@ export async function listenTcp(
   limits: TcpLimits,
   logger: Logger,
 ): Promise<TcpListener> {
+  // Insertion order is recency order: a connection moves to the end when it
+  // completes a query, so the first one is the longest without one.
   const open = new Set<Socket>()
   const perClient = new Map<string, number>()
+  const markActive = (socket: Socket): void => {
+    if (!open.delete(socket)) return
+    open.add(socket)
+  }
 
   const server: Server = createServer({ noDelay: true }, (socket) => {
     const client = socket.remoteAddress ?? ''
     const fromClient = perClient.get(client) ?? 0
-    if (open.size >= limits.maxConnections || fromClient >= limits.maxPerClient) {
-      logger.debug({ client, open: open.size }, 'tcp connection refused: limit')
+    if (fromClient >= limits.maxPerClient) {
+      logger.debug({ client, open: open.size }, 'tcp connection refused: per-client limit')
       socket.destroy()
       return
+    }
+    if (open.size >= limits.maxConnections) {
+      const idlest = open.values().next().value as Socket
+      logger.debug({ client, closed: idlest.remoteAddress, open: open.size }, 'tcp at maxConnections: closed the least recently active connection')
+      // Removed now, not at its 'close' event, so a burst of accepts evicts distinct connections.
+      open.delete(idlest)
+      idlest.destroy()
     }
     open.add(socket)
     perClient.set(client, fromClient + 1)
@@ -55,7 +72,7 @@ export async function listenTcp(
       if (n <= 0) perClient.delete(client)
       else perClient.set(client, n)
     })
-    serveConnection(socket, client, handler, limits)
+    serveConnection(socket, client, handler, limits, markActive)
   })
   server.on('error', (err) => logger.warn({ err }, 'tcp server error'))
 
@@ -78,7 +95,7 @@ export async function listenTcp(
   }
 }
 
-function serveConnection(socket: Socket, client: string, handler: QueryHandler, limits: TcpLimits): void {
+function serveConnection(socket: Socket, client: string, handler: QueryHandler, limits: TcpLimits, markActive: (socket: Socket) => void): void {
   let pending: Buffer = Buffer.alloc(0)
   let unflushed = 0
   let paused = false
@@ -124,6 +141,7 @@ function serveConnection(socket: Socket, client: string, handler: QueryHandler, 
         socket.write(frame, onWritten)
       }
     }
+    if (completed > 0) markActive(socket)
     if (partialTimer && (completed > 0 || pending.length === 0)) {
       clearTimeout(partialTimer)
       partialTimer = undefined

@@ -230,7 +230,7 @@ t.test('maxPerClient: a third connection from one address is closed at once', as
   t.ok(await answersAfterSlotFrees(host, port, '127.0.0.1'), 'a slot freed by a close is usable again')
 })
 
-t.test('maxConnections: a connection beyond the total is closed at once', async (t) => {
+t.test('maxConnections: a new client still gets in; the connection idle longest makes room', async (t) => {
   const addresses = ['127.0.0.1', '127.0.0.2', '127.0.0.3']
   t.comment(`client addresses: ${addresses.join(', ')}`)
   const { host, port } = await startTestServer(t, { tcp: { maxConnections: 2, maxPerClient: 10, idleTimeoutMs: 60_000 } })
@@ -242,18 +242,22 @@ t.test('maxConnections: a connection beyond the total is closed at once', async 
   })
   await askOn(t, first, caseAt(0), 0x5101, 'first connection answers')
   await askOn(t, second, caseAt(1), 0x5102, 'second connection answers')
+  // The first asks again: now the second has gone longest without a query.
+  await askOn(t, first, caseAt(2), 0x5103, 'first connection answers again')
 
   const third = await DnsTcpConnection.open(host, port, { localAddress: addresses[2] as string })
   t.teardown(() => third.destroy())
-  await third.send(queryFor(caseAt(2), 0x5103))
-  t.ok(await third.closesWithin(BOUND_MS), 'a third connection (new client address) is closed')
-  t.same(third.takeReceived(), [], 'and not answered')
+  await askOn(t, third, caseAt(3), 0x5104, 'a third connection (new client address) is served')
+  t.ok(await second.closesWithin(BOUND_MS), 'the connection idle longest was closed to make room')
+  await askOn(t, first, caseAt(4), 0x5105, 'the recently active connection still answers')
 
-  await askOn(t, first, caseAt(3), 0x5104, 'first connection still answers')
-  await askOn(t, second, caseAt(4), 0x5105, 'second connection still answers')
-
-  second.destroy()
-  t.ok(await answersAfterSlotFrees(host, port, addresses[2] as string), 'a slot freed by a close is usable again')
+  // The same again: the third is now the idlest after the first asks once more.
+  await askOn(t, first, caseAt(5), 0x5106, 'first answers')
+  const fourth = await DnsTcpConnection.open(host, port, { localAddress: addresses[1] as string })
+  t.teardown(() => fourth.destroy())
+  await askOn(t, fourth, caseAt(6), 0x5107, 'a fourth connection is served')
+  t.ok(await third.closesWithin(BOUND_MS), 'and the third, now idlest, was closed')
+  await askOn(t, first, caseAt(7), 0x5108, 'the active connection survives every eviction')
 })
 
 t.test('a zero-length frame closes that connection; others keep being served', async (t) => {
