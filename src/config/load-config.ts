@@ -85,6 +85,7 @@ function finish(config: SteerdnsConfig, file: string): SteerdnsConfig {
       city: config.geo.city === undefined ? undefined : resolve(base, config.geo.city),
       asn: config.geo.asn === undefined ? undefined : resolve(base, config.geo.asn),
     },
+    state: { dir: resolve(base, config.state.dir) },
   }
 }
 
@@ -126,6 +127,34 @@ function crossCheck(data: unknown): Omit<ConfigProblem, 'file' | 'line'>[] {
   }
   problems.push(...checkTargets(config.targets), ...checkServices(config.services, config.targets, config.zones))
   problems.push(...checkGuard((config as { guard?: unknown }).guard))
+  problems.push(...checkApi((config as { api?: unknown }).api))
+  return problems
+}
+
+function checkApi(api: unknown): Problem[] {
+  const problems: Problem[] = []
+  const a = (typeof api === 'object' && api !== null ? api : {}) as Record<string, unknown>
+  if (Array.isArray(a['allow'])) {
+    a['allow'].forEach((entry: unknown, i) => {
+      if (typeof entry !== 'string') return
+      try {
+        createAcl([entry])
+      } catch (err) {
+        problems.push({ path: `api.allow[${i}]`, message: (err as Error).message })
+      }
+    })
+  }
+  const names = new Map<unknown, number>()
+  const secrets = new Map<unknown, number>()
+  arrayOf(a['tokens']).forEach((token, i) => {
+    const byName = names.get(token['name'])
+    if (byName !== undefined) problems.push({ path: `api.tokens[${i}].name`, message: `token name ${String(token['name'])} is already used by api.tokens[${byName}]` })
+    else names.set(token['name'], i)
+    // Two names for one secret would make the audit log name the wrong one.
+    const bySecret = secrets.get(token['token'])
+    if (bySecret !== undefined) problems.push({ path: `api.tokens[${i}].token`, message: `the same token as api.tokens[${bySecret}]` })
+    else secrets.set(token['token'], i)
+  })
   return problems
 }
 

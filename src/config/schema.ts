@@ -81,6 +81,42 @@ export interface MapConfig {
   readonly staleAfterSec: number
 }
 
+export type ApiRole = 'ingest' | 'operate' | 'read'
+
+export interface ApiTokenConfig {
+  /** Who the token belongs to: the audit log and metrics name it, never the secret. */
+  readonly name: string
+  readonly token: string
+  readonly roles: readonly ApiRole[]
+}
+
+export interface ApiConfig {
+  /** HOST:PORT of the HTTP control plane; `serve --api` overrides; "" turns the API off. */
+  readonly listen: string
+  readonly tokens: readonly ApiTokenConfig[]
+  /** Paths answered without a token (health checks and Prometheus scrapers); [] requires `read` for them too. */
+  readonly openPaths: readonly string[]
+  /** CIDRs that may connect to the API at all (guard: "who may reach the API"). */
+  readonly allow: readonly string[]
+  /** Request bodies above this are refused with 413. */
+  readonly bodyLimitBytes: number
+  /** Requests per minute per token (or per address without one), @fastify/rate-limit; 0 turns limiting off. */
+  readonly rateLimitPerMinute: number
+}
+
+export interface MeasureConfig {
+  /** How often the map is recompiled from the estimators. */
+  readonly compileIntervalSec: number
+  /** A sample's weight halves every halfLifeSec. */
+  readonly halfLifeSec: number
+  /** Samples an estimator needs before it counts. */
+  readonly minSamples: number
+  /** Estimators without a sample for this long do not count (and reports older than this are refused). */
+  readonly maxAgeSec: number
+  /** A challenger must beat a prefix's current best by this much to replace it. */
+  readonly hysteresisPct: number
+}
+
 export interface SteerdnsConfig {
   /** Node identity in NSID, CHAOS id.server/hostname.bind and every log line. */
   readonly identity: string
@@ -111,6 +147,10 @@ export interface SteerdnsConfig {
   readonly map: MapConfig
   /** MaxMind databases: `city` (GeoIP2/GeoLite2 City layout) for geo fallback, `asn` optional. */
   readonly geo: { readonly city: string | undefined; readonly asn: string | undefined }
+  readonly api: ApiConfig
+  readonly measure: MeasureConfig
+  /** Where accepted measurements, the map, overrides, admin states and the audit log persist; relative to the config file; `serve --state` overrides. */
+  readonly state: { readonly dir: string }
 }
 
 const idPattern = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'
@@ -275,6 +315,51 @@ export const configSchema = {
         level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
         queries: { type: 'boolean', default: false },
       },
+    },
+    api: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        listen: { anyOf: [{ type: 'string', pattern: listenPattern }, { const: '' }], default: '127.0.0.1:8053' },
+        tokens: {
+          type: 'array',
+          default: [],
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['name', 'token', 'roles'],
+            properties: {
+              name: { type: 'string', pattern: idPattern },
+              // 16 characters at least: a short bearer token can be guessed.
+              token: { type: 'string', minLength: 16, maxLength: 512 },
+              roles: { type: 'array', items: { enum: ['ingest', 'operate', 'read'] }, minItems: 1, uniqueItems: true },
+            },
+          },
+        },
+        openPaths: { type: 'array', items: { enum: ['/healthz', '/readyz', '/metrics', '/openapi.json'] }, default: ['/healthz', '/readyz', '/metrics', '/openapi.json'] },
+        allow: { type: 'array', items: { type: 'string' }, default: ['0.0.0.0/0', '::/0'] },
+        bodyLimitBytes: { type: 'integer', minimum: 1024, maximum: 268435456, default: 8388608 },
+        rateLimitPerMinute: { type: 'integer', minimum: 0, default: 600 },
+      },
+    },
+    measure: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        compileIntervalSec: { type: 'number', exclusiveMinimum: 0, maximum: 86400, default: 10 },
+        halfLifeSec: { type: 'number', exclusiveMinimum: 0, default: 1800 },
+        minSamples: { type: 'integer', minimum: 1, default: 5 },
+        maxAgeSec: { type: 'integer', minimum: 1, default: 3600 },
+        hysteresisPct: { type: 'number', minimum: 0, maximum: 1000, default: 10 },
+      },
+    },
+    state: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: { dir: { type: 'string', minLength: 1, default: 'state' } },
     },
   },
 } as const
