@@ -159,12 +159,7 @@ class FileJournal<R, S> implements Journal<R, S> {
     this.phase = 'replaying'
     try {
       const result = await this.recover(opts)
-      // close() during replay wins: release the segment just opened.
-      if ((this.phase as string) === 'closed') {
-        await this.handle?.close().catch(() => undefined)
-        this.handle = undefined
-        throw this.misuse('the journal was closed during replay')
-      }
+      if ((this.phase as string) === 'closed') throw this.misuse('the journal was closed during replay')
       this.phase = 'open'
       return result
     } catch (err) {
@@ -172,6 +167,9 @@ class FileJournal<R, S> implements Journal<R, S> {
         this.phase = 'failed'
         this.failure = err instanceof StateError ? err : ioError(this.dir, `replay the journal ${this.name}`, err)
       }
+      // A failed replay may have opened the segment already; close() during replay left it to us.
+      await this.handle?.close().catch(() => undefined)
+      this.handle = undefined
       throw err
     }
   }
@@ -231,7 +229,9 @@ class FileJournal<R, S> implements Journal<R, S> {
 
     const removedFiles: string[] = []
     const last = live[live.length - 1]
-    if (last !== undefined && expected - 1 >= snapshotSeq) {
+    // Keep appending to the newest segment when it holds records after the snapshot (or is its
+    // successor); otherwise it is redundant and a fresh segment after the snapshot takes over.
+    if (last !== undefined && (expected - 1 > snapshotSeq || last.startSeq === snapshotSeq + 1)) {
       this.segments = live
       this.handle = await openForAppend(last.path)
     } else {
@@ -308,10 +308,15 @@ class FileJournal<R, S> implements Journal<R, S> {
 
   async close(): Promise<void> {
     if (this.phase === 'closed') return
-    const wasOpen = this.phase === 'open'
+    const wasReplaying = this.phase === 'replaying'
     this.phase = 'closed'
-    if (wasOpen) {
-      await this.flushing
+    // replay() releases what it opened when it sees the journal closed under it.
+    if (!wasReplaying) {
+      // A finishing flush loop may start another for appends that arrived meanwhile; wait them all out.
+      while (this.flushing !== undefined || this.queue.length > 0) {
+        if (this.flushing !== undefined) await this.flushing
+        else this.kick()
+      }
       await this.checkpoints
       await this.handle?.close().catch(() => undefined)
       this.handle = undefined
@@ -348,7 +353,8 @@ class FileJournal<R, S> implements Journal<R, S> {
     for (;;) {
       const head = this.queue[0]
       if (head === undefined) return
-      if (this.phase === 'failed') return this.rejectAll(this.failure)
+      // Never write again after a failure, even while closing.
+      if (this.failure !== undefined) return this.rejectAll(this.failure)
       const handle = this.handle
       if (handle === undefined) return this.rejectAll(this.misuse('the journal has no open segment'))
       if (head.kind === 'roll') {

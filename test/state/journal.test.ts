@@ -301,6 +301,19 @@ t.test('misuse: append before replay, replay twice, use after close', async (t) 
   t.equal((await rejection(journal.append(['x']))).code, 'STEER_ERR_STATE_MISUSE')
 })
 
+t.test('close() during replay: replay rejects with MISUSE and the journal stays closed', async (t) => {
+  const dir = await tempDir(t)
+  await writeFile(firstSegment(dir), encodeFrame(1, [Buffer.from('"a"')]))
+  const journal = openJournal(dir, 'm')
+  const replaying = journal.replay()
+  await journal.close()
+  t.equal((await rejection(replaying)).code, 'STEER_ERR_STATE_MISUSE')
+  t.equal((await rejection(journal.append(['x']))).code, 'STEER_ERR_STATE_MISUSE')
+  const again = await reopen(dir)
+  t.same(values(again.records), ['a'], 'a fresh open still works')
+  await again.journal.close()
+})
+
 t.test('a failed write fails that batch with IO and every later one with JOURNAL_FAILED; reopening recovers', async (t) => {
   const dir = await tempDir(t)
   const { journal } = await reopen(dir)
