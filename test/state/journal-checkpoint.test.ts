@@ -11,6 +11,8 @@ import type { Test } from 'tap'
 import { encodeFrame, segmentFileName } from '../../src/state/journal-format.js'
 import { encodeSnapshot, openJournal } from '../../src/state/journal.js'
 import type { Journal, JournalReplay } from '../../src/state/journal.js'
+import type * as AtomicFileModule from '../../src/state/atomic-file.js'
+import type * as JournalModule from '../../src/state/journal.js'
 import { openStateDir } from '../../src/state/state-dir.js'
 import type { StateError } from '../../src/state/state-error.js'
 import { createSeededRandom } from '../helpers/seeded-random.js'
@@ -443,8 +445,8 @@ t.test('a crash between any two filesystem steps of real checkpoints (with appen
     unlink: step('unlink', realFs.unlink),
     link: step('link', realFs.link),
   }
-  const atomicFile = await t.mockImport<typeof import('../../src/state/atomic-file.js')>('../../src/state/atomic-file.js', { 'node:fs/promises': fsMock })
-  const mocked = await t.mockImport<typeof import('../../src/state/journal.js')>('../../src/state/journal.js', {
+  const atomicFile = await t.mockImport<typeof AtomicFileModule>('../../src/state/atomic-file.js', { 'node:fs/promises': fsMock })
+  const mocked = await t.mockImport<typeof JournalModule>('../../src/state/journal.js', {
     'node:fs/promises': fsMock,
     '../../src/state/atomic-file.js': atomicFile,
   })
