@@ -1,4 +1,4 @@
-/** Public surface of steering/: targets, services, the map, and the decision. */
+/** Public surface of steering/: targets, services, the map, overrides, target states, and the decision. */
 export { clientKey, formatAddress, formatPrefix, isIpv4Mapped, maskAddress, parseAddress, parseClientKey } from './client-key.js'
 export type { ClientKey } from './client-key.js'
 export { buildSteeringSetup, fnv1a32 } from './targets.js'
@@ -14,3 +14,9 @@ export { formatMapJson, loadMapFile, mapToJson, parseMapJson } from './map-json.
 export type { MapJson, ResolveTarget } from './map-json.js'
 export { formatMapProblem, MapError, MapErrorCode } from './map-error.js'
 export type { MapProblem } from './map-error.js'
+export { compileOverrides, createPinMatch, emptyOverrides, OverrideLimits, OverrideSet, validateOverride, validateOverrideRecord } from './overrides.js'
+export type { BiasOverride, OverrideRecord, OverrideValidation, PinMatch, PinOverride } from './overrides.js'
+export { createTargetStates, TargetStates, validateTargetPatch } from './target-states.js'
+export type { AdminState, HealthStatus, TargetAdminRecord, TargetHealthRecord, TargetPatchValidation, TargetStatesOptions, TargetStatus } from './target-states.js'
+export { formatOverrideProblem, OverrideError, OverrideErrorCode } from './override-error.js'
+export type { OverrideProblem } from './override-error.js'

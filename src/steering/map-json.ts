@@ -451,7 +451,7 @@ function childPath(base: string, key: string): string {
  * that says 198.51.100.7/24 most likely has a bug upstream, so it is reported
  * rather than masked.
  */
-function parsePrefix(text: string, out: { address: Uint8Array }, v4: Uint8Array, v6: Uint8Array): number | string {
+export function parsePrefix(text: string, out: { address: Uint8Array }, v4: Uint8Array, v6: Uint8Array): number | string {
   const slash = text.indexOf('/')
   if (slash < 0) return `"${text}" must be address/length, e.g. "198.51.100.0/24"`
   let address = v4
@@ -482,7 +482,7 @@ const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] as const
 
 /** An RFC 3339 date-time → ms since the epoch, undefined when malformed or out of range (leap seconds included). */
-function parseRfc3339Ms(text: string): number | undefined {
+export function parseRfc3339Ms(text: string): number | undefined {
   const m = RFC3339.exec(text)
   if (!m) return undefined
   const [year, month, day, hour, minute, second] = [m[1], m[2], m[3], m[4], m[5], m[6]].map(Number) as [number, number, number, number, number, number]
