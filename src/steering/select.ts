@@ -7,6 +7,9 @@
  */
 import type { ClientKey } from './client-key.js'
 import { formatPrefix, maskAddress } from './client-key.js'
+import { createPinMatch } from './overrides.js'
+import type { OverrideSet, PinMatch, PinOverride } from './overrides.js'
+import type { AdminState, HealthStatus, TargetStates } from './target-states.js'
 import type { Service, SteeringSetup, Target } from './targets.js'
 
 /** The deepest map entry covering a key, and the deepest entry inside its source prefix. */
@@ -44,30 +47,62 @@ export interface GeoLocator {
     | undefined
 }
 
-/** Everything one decision reads: an immutable snapshot plus health. */
+/** Everything one decision reads: immutable snapshots, swapped by reference (steering-state.ts). */
 export interface SteeringView {
   readonly setup: SteeringSetup
   readonly map: MapReader
   readonly geo: GeoLocator | undefined
-  /** True when the target may receive new clients (health and admin state). */
+  /**
+   * An extra serving predicate, ANDed with `targetStates.serving()`: health
+   * from outside the TargetStates snapshot (tests; () => true otherwise).
+   */
   readonly isServing: (target: number) => boolean
   /** Great-circle distance in km (geo/ provides it). */
   readonly distanceKm: (lat1: number, lon1: number, lat2: number, lon2: number) => number
+  /** Operator pins and biases (decision step 2); none when absent. */
+  readonly overrides?: OverrideSet
+  /** Admin state, load-sharing weights and health per target; every target up at its capacity when absent. */
+  readonly targetStates?: TargetStates
 }
 
 /**
- * map: the latency map decided. geo: nearest by distance. default: the pool by
- * capacity. all-down: no serving target, the service's policy answered.
- * no-address: no pool target has an address of the asked family (NODATA).
+ * override: an operator's pin decided. map: the latency map decided. geo:
+ * nearest by distance. default: the pool by weight. all-down: no serving
+ * target, the service's policy answered. no-address: no pool target has an
+ * address of the asked family (NODATA).
  */
-export type DecisionRule = 'map' | 'geo' | 'default' | 'all-down' | 'no-address'
+export type DecisionRule = 'override' | 'map' | 'geo' | 'default' | 'all-down' | 'no-address'
 
 export interface CandidateTrace {
   readonly id: string
+  /** Admin up, health not down, and the view's isServing. */
   readonly serving: boolean
+  readonly admin: AdminState
+  readonly health: HealthStatus
+  /** Load-sharing weight in force (the admin weight, else capacity). */
+  readonly weight: number
+  readonly degraded?: boolean
+  /** The map's score, before bias. */
   readonly scoreMs?: number
+  /** Sum of active bias overrides on this target (only when not 0); ranking used max(0, scoreMs + biasMs). */
+  readonly biasMs?: number
+  /** Ids of those bias overrides. */
+  readonly biasOverrides?: readonly string[]
   readonly samples?: number
   readonly distanceKm?: number
+}
+
+/** The pin that matched the key (the one that decided, or else the most specific one considered). */
+export interface OverrideTrace {
+  readonly id: string
+  readonly reason: string
+  readonly prefix: string
+  readonly expiresAtMs: number | undefined
+  /** True when the pin chose the answer. */
+  readonly applied: boolean
+  readonly note: string
+  /** The pinned targets usable by this service and family, in the pin's order. */
+  readonly targets: readonly CandidateTrace[]
 }
 
 export interface DecisionTrace {
@@ -75,12 +110,16 @@ export interface DecisionTrace {
   readonly keySource: ClientKey['source']
   readonly family: 4 | 6
   readonly rule: DecisionRule
+  readonly override: OverrideTrace | undefined
   /** The map entry that matched (stale ones included, marked by `mapStale`). */
   readonly matched: string | undefined
   readonly mapStale: boolean
   readonly mapVersion: number
   readonly mapAgeSec: number | undefined
+  readonly overridesVersion: number | undefined
+  readonly targetStatesVersion: number | undefined
   readonly geo: { country?: string; continent?: string; city?: string; network: number } | undefined
+  /** Map candidates in ranked order (after bias), geo candidates by distance, or the pool. */
   readonly candidates: readonly CandidateTrace[]
   readonly chosen: readonly string[]
   readonly ttlSec: number
@@ -101,11 +140,24 @@ export interface Decision {
   readonly trace: DecisionTrace | undefined
 }
 
+interface Ranked {
+  readonly target: number
+  /** Position among the map entry's candidates. */
+  readonly i: number
+  readonly scoreMs: number
+  readonly biasMs: number
+  /** The score ranking uses: scoreMs plus active biases, never below 0. */
+  readonly rankMs: number
+  readonly serving: boolean
+}
+
 const reusableMatch: MapMatch = { entry: -1, matchedLen: -1, deepestBelowLen: -1 }
+const reusablePinMatch: PinMatch = createPinMatch()
 
 /**
  * Decides which targets answer `service` for `key` and address family
- * `family`. Pure apart from reading `view`; `nowMs` decides map staleness.
+ * `family`. Pure apart from reading `view`; `nowMs` decides map staleness,
+ * override and admin-state expiry, and the "just changed" TTL window.
  * With `withTrace` it also returns the trace (allocates; DNS answers skip it).
  * Never throws.
  */
@@ -117,52 +169,113 @@ export function select(
   nowMs: number,
   withTrace = false,
 ): Decision {
-  const { setup, map } = view
+  const { setup, map, overrides, targetStates: states } = view
   const targets = setup.targets
   const pool = family === 4 ? service.poolV4 : service.poolV6
-  const hashLen = Math.min(key.prefixLen, family === 4 ? setup.ipv4Prefix : setup.ipv6Prefix)
+  // Lengths follow the client key's family, not the answer's: an IPv6 client may ask for A records.
+  const keyBits = key.family === 4 ? 32 : 128
+  const hashLen = Math.min(key.prefixLen, key.family === 4 ? setup.ipv4Prefix : setup.ipv6Prefix)
   const prefixHash = hashPrefix(key, hashLen)
-  const trace = withTrace ? new TraceBuilder(key, family, map, nowMs) : undefined
+  const trace = withTrace ? new TraceBuilder(key, family, view, nowMs) : undefined
 
   const match = withTrace ? { entry: -1, matchedLen: -1, deepestBelowLen: -1 } : reusableMatch
   map.lookup(key, match)
-  const below = match.deepestBelowLen
+  const pinMatch = withTrace ? createPinMatch() : reusablePinMatch
+  if (overrides) overrides.lookupPin(key, pinMatch)
+  else {
+    pinMatch.pin = -1
+    pinMatch.deepestBelowLen = -1
+  }
+  // Entries (map or pins) strictly inside the source prefix that may answer differently (RFC 7871 section 7.2.1).
+  const below = Math.max(match.deepestBelowLen, pinMatch.deepestBelowLen)
+  const belowWhat = pinMatch.deepestBelowLen > match.deepestBelowLen ? 'pins' : 'map entries'
 
   if (pool.length === 0) return finish('no-address', [], 0, 'no target in the pool has an address of this family', false)
 
-  // Step 3: the latency map, restricted to this service's pool and its serving targets.
-  let mapBest: number | undefined
+  const weightOf = states ? (t: number) => states.weight(t, nowMs) : undefined
+  const isUp = (t: number): boolean => view.isServing(t) && (states === undefined || states.serving(t, nowMs))
+  // Step 7: a target that left the answer within the window makes the answer short-lived too.
+  let unsettled: string | undefined
+  const noteExcluded = (t: number): void => {
+    unsettled ??= recentChange(t)
+  }
+
+  // Step 2: the most specific active pin with a usable target for this service and family.
+  let pinned: number[] | undefined
+  let pinFloorLen = -1
+  for (let p = pinMatch.pin; overrides && p >= 0; p = overrides.nextPin(p)) {
+    if (!overrides.isPinActive(p, nowMs)) continue
+    const usable = overrides.pinTargets(p).filter((t) => service.inPool[t] === 1 && hasFamily(targets[t] as Target, family))
+    const len = overrides.pinPrefixLen(p)
+    const record = overrides.pinRecord(p)
+    if (usable.length === 0) {
+      trace?.pin(record, false, 'no pinned target is in this service\'s pool with an address of this family', [], true)
+      continue
+    }
+    const chosen: number[] = []
+    for (const t of usable) {
+      if (chosen.length === service.answers) break
+      if (isUp(t)) chosen.push(t)
+      else noteExcluded(t)
+    }
+    const pinTrace = trace ? usable.map((t) => candidateTrace(t, isUp(t), {})) : []
+    if (chosen.length > 0) {
+      trace?.pin(record, true, `most specific pin: /${len}`, pinTrace)
+      const scope = below >= 0 ? below : len
+      return finish('override', chosen, scope, below >= 0 ? `${belowWhat} below the source prefix reach /${below}` : `pin /${len}`, true)
+    }
+    // No pinned target serves: the normal decision answers, briefly (step 7), and within the pin's prefix.
+    trace?.pin(record, false, 'no pinned target is serving: the normal decision answers', pinTrace)
+    pinned = usable
+    pinFloorLen = len
+    unsettled ??= `pin ${record.id} has no serving target`
+    break
+  }
+
+  // Step 3: the latency map, restricted to this service's pool and its serving targets, scores biased by overrides.
+  const mapOrder: Ranked[] = []
   if (match.entry >= 0) {
     const stale = isStale(view, match.entry, nowMs)
     trace?.mapEntry(match.entry, stale)
-    const ranked: { target: number; scoreMs: number }[] = []
+    let biased = false
     for (let i = 0; i < map.candidateCount(match.entry); i++) {
       const target = map.candidateTarget(match.entry, i)
       // A target without an address of this family cannot answer: it is not a candidate.
       if (service.inPool[target] !== 1 || !hasFamily(targets[target] as Target, family)) continue
-      const serving = view.isServing(target)
-      trace?.candidate({
-        id: (targets[target] as Target).id,
-        serving,
-        scoreMs: map.candidateScoreMs(match.entry, i),
-        samples: map.candidateSamples(match.entry, i),
-      })
-      if (mapBest === undefined) mapBest = target
-      if (serving && !stale) ranked.push({ target, scoreMs: map.candidateScoreMs(match.entry, i) })
+      const scoreMs = map.candidateScoreMs(match.entry, i)
+      const biasMs = overrides?.hasBias ? overrides.biasMs(target, nowMs) : 0
+      if (biasMs !== 0) biased = true
+      mapOrder.push({ target, i, scoreMs, biasMs, rankMs: biasMs === 0 ? scoreMs : Math.max(0, scoreMs + biasMs), serving: isUp(target) })
     }
+    // Stable: equal biased scores keep the map's order (more samples, then lower index).
+    if (biased) mapOrder.sort((a, b) => a.rankMs - b.rankMs)
+    if (trace) {
+      for (const c of mapOrder) {
+        const biases = c.biasMs !== 0 ? { biasMs: c.biasMs, biasOverrides: overrides?.activeBiases(c.target, nowMs).map((b) => b.id) ?? [] } : {}
+        trace.candidate(candidateTrace(c.target, c.serving, { scoreMs: c.scoreMs, samples: map.candidateSamples(match.entry, c.i), ...biases }))
+      }
+    }
+    const ranked = stale ? [] : mapOrder.filter((c) => c.serving)
     if (ranked.length > 0) {
-      const { chosen, hashed } = pickNear(ranked, service.answers, setup.tolerancePct, targets, prefixHash)
+      const { chosen, hashed, contenderMs } = pickNear(ranked, service.answers, setup.tolerancePct, targets, prefixHash, weightOf)
+      // Only a target that would have been a contender changed this answer by leaving.
+      for (const c of mapOrder) if (!c.serving && c.rankMs <= contenderMs) noteExcluded(c.target)
       let scope = below >= 0 ? below : match.matchedLen
-      let scopeReason = below >= 0 ? `entries below the source prefix reach /${below}` : `map entry /${match.matchedLen}`
+      let scopeReason = below >= 0 ? `${belowWhat} below the source prefix reach /${below}` : `map entry /${match.matchedLen}`
       if (hashed && hashLen > scope) {
         scope = hashLen
         scopeReason = `load shared by client /${hashLen}`
       }
       return finish('map', chosen, scope, scopeReason, true)
     }
+    for (const c of mapOrder) if (!c.serving) noteExcluded(c.target)
   }
 
-  const serving = pool.filter(view.isServing)
+  const serving: number[] = []
+  for (const t of pool) {
+    if (isUp(t)) serving.push(t)
+    else noteExcluded(t)
+  }
   // Step 4: geo fallback, nearest serving targets by great-circle distance.
   const location = view.geo?.lookup(key.address)
   const nearest = (among: readonly number[]) =>
@@ -174,16 +287,17 @@ export function select(
   if (location && serving.length > 0) {
     trace?.geoLocation(location)
     const byDistance = nearest(serving)
-    if (trace) for (const c of byDistance) trace.candidate({ id: (targets[c.t] as Target).id, serving: true, distanceKm: Math.round(c.km) })
-    const geoLen = Math.min(location.networkPrefixLen, family === 4 ? 32 : 128)
+    if (trace) for (const c of byDistance) trace.candidate(candidateTrace(c.t, true, { distanceKm: Math.round(c.km) }))
+    const geoLen = Math.min(location.networkPrefixLen, keyBits)
     const scope = Math.max(geoLen, below)
-    const reason = below > geoLen ? `map entries below the source prefix reach /${below}` : `geo network /${geoLen}`
+    const reason = below > geoLen ? `${belowWhat} below the source prefix reach /${below}` : `geo network /${geoLen}`
     return finish('geo', byDistance.slice(0, service.answers).map((c) => c.t), scope, reason, true)
   }
 
-  // Step 5: nothing known: the pool by capacity weight.
+  // Step 5: nothing known: the pool by weight.
+  if (trace && match.entry < 0) for (const t of pool) trace.candidate(candidateTrace(t, isUp(t), {}))
   if (serving.length > 0) {
-    const ordered = rendezvousOrder(serving, targets, prefixHash)
+    const ordered = rendezvousOrder(serving, targets, prefixHash, weightOf)
     const scope = Math.max(below, serving.length > 1 ? hashLen : 0)
     return finish('default', ordered.slice(0, service.answers), scope, serving.length > 1 ? `load shared by client /${hashLen}` : 'one target', false)
   }
@@ -191,14 +305,65 @@ export function select(
   // Step 6: every target of the pool is down: the service's policy, never silence.
   if (service.allDown === 'static') return finish('all-down', [], 0, 'all down: static records', false, true)
   if (service.allDown === 'all') return finish('all-down', pool.slice(0, 16), 0, 'all down: every target', false)
-  const best = mapBest ?? nearest(pool)[0]?.t ?? (rendezvousOrder(pool, targets, prefixHash)[0] as number)
-  return finish('all-down', [best], match.entry >= 0 ? match.matchedLen : 0, 'all down: best anyway', false)
+  // "Best anyway": a draining target still works, so it beats a down one; then the pin's
+  // order, the map's, distance, and the pool by weight.
+  const alive = states ? pool.filter((t) => view.isServing(t) && states.drainingButAlive(t, nowMs)) : []
+  const among = alive.length > 0 ? alive : pool
+  const inAmong = (t: number) => among.includes(t)
+  const best =
+    pinned?.find(inAmong) ??
+    mapOrder.find((c) => inAmong(c.target))?.target ??
+    nearest(among)[0]?.t ??
+    (rendezvousOrder(among, targets, prefixHash, weightOf)[0] as number)
+  return finish('all-down', [best], match.entry >= 0 ? match.matchedLen : 0, alive.length > 0 ? 'all down: best draining target' : 'all down: best anyway', false)
+
+  /** Why `t` makes an answer short-lived: it is draining, degraded or changed state within the window; undefined when settled. */
+  function recentChange(t: number): string | undefined {
+    if (!states) return undefined
+    const changedAtMs = states.changedAtMs(t, nowMs)
+    // The window is the service's maximum TTL: answers given before the change
+    // live that long in resolver caches, so until they have expired the change
+    // is still reaching clients; short TTLs until then let a revert (or the
+    // next change) reach everyone within the minimum TTL.
+    if (nowMs - changedAtMs < service.ttlMaxSec * 1000) return `${(targets[t] as Target).id} changed state ${Math.max(0, Math.round((nowMs - changedAtMs) / 1000))}s ago`
+    return undefined
+  }
+
+  function unsettledChosen(chosen: readonly number[]): string | undefined {
+    for (const t of chosen) {
+      if (states?.admin(t, nowMs) === 'drain') return `${(targets[t] as Target).id} is draining`
+      if (states?.degraded(t)) return `${(targets[t] as Target).id} is degraded`
+      const changed = recentChange(t)
+      if (changed !== undefined) return changed
+    }
+    return undefined
+  }
+
+  function candidateTrace(t: number, serving: boolean, extra: Partial<CandidateTrace>): CandidateTrace {
+    const degraded = states?.degraded(t) === true
+    return {
+      id: (targets[t] as Target).id,
+      serving,
+      admin: states?.admin(t, nowMs) ?? 'up',
+      health: states?.health(t) ?? 'unknown',
+      weight: weightOf ? weightOf(t) : (targets[t] as Target).capacity,
+      ...(degraded ? { degraded } : {}),
+      ...extra,
+    }
+  }
 
   function finish(rule: DecisionRule, chosen: number[], scope: number, scopeReason: string, confident: boolean, useStatic = false): Decision {
     // Step 7: a confident decision may be cached long; anything else is re-asked soon.
-    const ttlSec = confident ? service.ttlMaxSec : service.ttlMinSec
-    const ttlReason = confident ? `max: ${rule} decision` : `min: ${rule} decision`
-    const scopePrefixLen = Math.min(Math.max(scope, 0), family === 4 ? 32 : 128)
+    const why = confident ? (unsettledChosen(chosen) ?? unsettled) : undefined
+    const ttlSec = confident && why === undefined ? service.ttlMaxSec : service.ttlMinSec
+    const ttlReason = why !== undefined ? `min: ${why}` : confident ? `max: ${rule} decision` : `min: ${rule} decision`
+    // A pin whose targets are all down still bounds the answer to its prefix:
+    // the rest of a wider map entry must not cache the fallback for the pinned network.
+    if (rule !== 'override' && !useStatic && rule !== 'no-address' && pinFloorLen > scope && !(rule === 'all-down' && service.allDown === 'all')) {
+      scope = pinFloorLen
+      scopeReason = `pin /${pinFloorLen} (no pinned target serving)`
+    }
+    const scopePrefixLen = Math.min(Math.max(scope, 0), keyBits)
     return {
       targets: chosen,
       rule,
@@ -225,26 +390,41 @@ function isStale(view: SteeringView, entry: number, nowMs: number): boolean {
  * a removed target moves only its own clients); the rest follow by score.
  */
 function pickNear(
-  ranked: readonly { target: number; scoreMs: number }[],
+  ranked: readonly Ranked[],
   answers: number,
   tolerancePct: number,
   targets: readonly Target[],
   prefixHash: number,
-): { chosen: number[]; hashed: boolean } {
-  const limit = (ranked[0] as { scoreMs: number }).scoreMs * (1 + tolerancePct / 100)
-  const near = ranked.filter((c) => c.scoreMs <= limit).map((c) => c.target)
-  const rest = ranked.filter((c) => c.scoreMs > limit).map((c) => c.target)
-  if (near.length <= 1) return { chosen: [...near, ...rest].slice(0, answers), hashed: false }
-  return { chosen: [...rendezvousOrder(near, targets, prefixHash), ...rest].slice(0, answers), hashed: true }
+  weightOf: ((target: number) => number) | undefined,
+): { chosen: number[]; hashed: boolean; contenderMs: number } {
+  const limit = (ranked[0] as Ranked).rankMs * (1 + tolerancePct / 100)
+  const near = ranked.filter((c) => c.rankMs <= limit).map((c) => c.target)
+  const rest = ranked.filter((c) => c.rankMs > limit)
+  // The worst score that still made the answer: the tolerance band, or the last place filled from below it.
+  const filledBelow = rest[Math.min(answers - near.length, rest.length) - 1]
+  const contenderMs = filledBelow ? filledBelow.rankMs : limit
+  const restTargets = rest.map((c) => c.target)
+  if (near.length <= 1) return { chosen: [...near, ...restTargets].slice(0, answers), hashed: false, contenderMs }
+  return { chosen: [...rendezvousOrder(near, targets, prefixHash, weightOf), ...restTargets].slice(0, answers), hashed: true, contenderMs }
 }
 
-/** Weighted rendezvous (HRW) order: highest capacity / -ln(u) first, u from a hash of prefix and target. */
-export function rendezvousOrder(candidates: readonly number[], targets: readonly Target[], prefixHash: number): number[] {
+/**
+ * Weighted rendezvous (HRW) order: highest weight / -ln(u) first, u from a
+ * hash of prefix and target. Weight is `weightOf(target)` (the admin weight
+ * from TargetStates) or, without it, the configured capacity. Weight 0 ranks
+ * last (ties by index).
+ */
+export function rendezvousOrder(
+  candidates: readonly number[],
+  targets: readonly Target[],
+  prefixHash: number,
+  weightOf?: (target: number) => number,
+): number[] {
   return candidates
     .map((t) => {
       const target = targets[t] as Target
       const u = (mix32(prefixHash ^ target.hashSeed) + 0.5) / 4294967296
-      return { t, weight: target.capacity / -Math.log(u) }
+      return { t, weight: (weightOf ? weightOf(t) : target.capacity) / -Math.log(u) }
     })
     .sort((a, b) => b.weight - a.weight || a.t - b.t)
     .map((x) => x.t)
@@ -275,18 +455,27 @@ function mix32(x: number): number {
 class TraceBuilder {
   readonly #key: ClientKey
   readonly #family: 4 | 6
+  readonly #view: SteeringView
   readonly #map: MapReader
   readonly #nowMs: number
   #matched: string | undefined
   #stale = false
   #geo: DecisionTrace['geo']
+  #override: OverrideTrace | undefined
   readonly #candidates: CandidateTrace[] = []
 
-  constructor(key: ClientKey, family: 4 | 6, map: MapReader, nowMs: number) {
+  constructor(key: ClientKey, family: 4 | 6, view: SteeringView, nowMs: number) {
     this.#key = key
     this.#family = family
-    this.#map = map
+    this.#view = view
+    this.#map = view.map
     this.#nowMs = nowMs
+  }
+
+  /** Records the pin considered; `onlyIfNone` keeps an earlier, more specific one. */
+  pin(record: PinOverride, applied: boolean, note: string, targets: readonly CandidateTrace[], onlyIfNone = false): void {
+    if (onlyIfNone && this.#override) return
+    this.#override = { id: record.id, reason: record.reason, prefix: record.prefix, expiresAtMs: record.expiresAtMs, applied, note, targets }
   }
 
   mapEntry(entry: number, stale: boolean): void {
@@ -314,10 +503,13 @@ class TraceBuilder {
       keySource: this.#key.source,
       family: this.#family,
       rule,
+      override: this.#override,
       matched: this.#matched,
       mapStale: this.#stale,
       mapVersion: this.#map.version,
       mapAgeSec: generated === undefined ? undefined : Math.max(0, Math.round((this.#nowMs - generated) / 1000)),
+      overridesVersion: this.#view.overrides?.version,
+      targetStatesVersion: this.#view.targetStates?.version,
       geo: this.#geo,
       candidates: this.#candidates,
       chosen,

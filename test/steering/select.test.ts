@@ -91,6 +91,8 @@ const scopeCases: Record<string, Case> = {
   'stale map entry falls back to geo': { client: '100.64.1.0/24', rule: 'geo', targets: ['lhr-1'], scope: 10 },
   'IPv6 map entry': { client: '2001:db8:aaaa:1::/64', family: 6, rule: 'map', targets: ['lhr-1'], scope: 48 },
   'IPv6 geo: nearest target with an IPv6 address (Tokyo has none: Seattle)': { client: '2001:db8:bbbb::/56', family: 6, rule: 'geo', targets: ['sea-1'], scope: 48 },
+  // Scope and hash lengths are in the client's bits, whatever record type it asked for.
+  'IPv6 client asking for A records: scope in IPv6 bits': { client: '2001:db8:aaaa:1::/64', family: 4, rule: 'map', targets: ['lhr-1'], scope: 48 },
   'IPv4-mapped IPv6 source is the IPv4 prefix': { client: '::ffff:10.1.2.200/128', rule: 'map', targets: ['nrt-1'], scope: 25 },
 }
 
