@@ -94,18 +94,14 @@ export async function acquireDirLock(dir: string): Promise<DirLock> {
     } catch (err) {
       throw ioError(temp, 'write the lock file', err)
     }
-    let linked = false
+    let linked: boolean
     try {
-      await link(temp, path)
-      linked = true
+      linked = await createLockFile(temp, path, content)
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code
-      if (code !== 'EEXIST') {
-        await unlink(temp).catch(() => undefined)
-        // ENOENT: another opener's cleanup removed our temp file; try again.
-        if (code === 'ENOENT') continue
-        throw ioError(path, 'create the lock file', err)
-      }
+      await unlink(temp).catch(() => undefined)
+      // ENOENT: another opener's cleanup removed our temp file; try again.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue
+      throw ioError(path, 'create the lock file', err)
     }
     await unlink(temp).catch(() => undefined)
     if (linked) {
@@ -119,6 +115,32 @@ export async function acquireDirLock(dir: string): Promise<DirLock> {
     await takeOver(path, found)
   }
   throw new StateError(StateErrorCode.LOCKED, path, `could not take the lock after ${MAX_ATTEMPTS} attempts: other processes keep taking and releasing it`)
+}
+
+/** Filesystems without hard links (some FUSE and SMB mounts) answer link(2) with one of these. */
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV'])
+
+/**
+ * Publishes the lock: true when created, false when a lock file exists.
+ * Without hard links, an exclusive create and write stands in; a reader may
+ * then see it empty for an instant, and takes it for stale.
+ */
+async function createLockFile(temp: string, path: string, content: string): Promise<boolean> {
+  try {
+    await link(temp, path)
+    return true
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EEXIST') return false
+    if (code === undefined || !NO_HARD_LINKS.has(code)) throw err
+  }
+  try {
+    await writeFile(path, content, { mode: 0o600, flag: 'wx' })
+    return true
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false
+    throw err
+  }
 }
 
 /**

@@ -8,6 +8,7 @@ import { join, relative } from 'node:path'
 import t from 'tap'
 import type { Test } from 'tap'
 import { openStateDir } from '../../src/state/index.js'
+import type * as DirLockModule from '../../src/state/dir-lock.js'
 import type { StateError } from '../../src/state/index.js'
 
 async function tempDir(t: Test): Promise<string> {
@@ -225,4 +226,27 @@ t.test('two directories are independent', async (t) => {
   await a.document('x').write(1)
   t.equal(await b.document('x').read(), undefined)
   await Promise.all([a.close(), b.close()])
+})
+
+t.test('without hard links (link(2) refused) the lock falls back to an exclusive create', async (t) => {
+  const realFs = await import('node:fs/promises')
+  const noLinks = {
+    ...realFs,
+    link: async () => {
+      throw Object.assign(new Error('EPERM: operation not permitted, link'), { code: 'EPERM' })
+    },
+  }
+  const dirLock = await t.mockImport<typeof DirLockModule>('../../src/state/dir-lock.js', { 'node:fs/promises': noLinks })
+  const dir = await tempDir(t)
+  const lock = await dirLock.acquireDirLock(dir)
+  t.equal(await readFile(lock.path, 'utf8'), `${process.pid}\n${await bootId()}\n`)
+  const err = await rejection(dirLock.acquireDirLock(dir))
+  t.equal(err.code, 'STEER_ERR_STATE_LOCKED', 'still exclusive in-process')
+  await lock.release()
+  await writeFile(join(dir, 'steerdns.lock'), `1\n${await bootId()}\n`)
+  t.equal((await rejection(dirLock.acquireDirLock(dir))).code, 'STEER_ERR_STATE_LOCKED', 'and against a live holder')
+  await writeFile(join(dir, 'steerdns.lock'), `${await deadPid()}\n`)
+  const taken = await dirLock.acquireDirLock(dir)
+  t.same((await readdir(dir)).sort(), ['steerdns.lock'], 'a stale lock is taken over, nothing left aside')
+  await taken.release()
 })
