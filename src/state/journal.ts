@@ -44,7 +44,7 @@ export interface JournalRecord<R> {
 export interface JournalReplay<R, S> {
   /** The value of the last checkpoint, or undefined when there has been none. */
   readonly snapshot: S | undefined
-  /** The sequence number of the last record the snapshot includes; 0 when there is none. */
+  /** The sequence number of the last record the snapshot includes; 0 when there is none (or it predates every record). */
   readonly snapshotSeq: number
   /** Records after the snapshot, in order; empty when `onRecord` was given. */
   readonly records: readonly JournalRecord<R>[]
