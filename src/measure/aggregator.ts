@@ -14,7 +14,7 @@ import type { LatencyMap } from '../steering/index.js'
 import type { ClientPrefix } from './client-prefix.js'
 import { DEFAULT_OUTLIER_FLOOR_MS, DEFAULT_OUTLIER_FLOOR_PCT, DEFAULT_OUTLIER_K, EstimatorTable, FOLD } from './estimator.js'
 import type { EstimatorParams, EstimatorState } from './estimator.js'
-import { MeasureError, MeasureErrorCode } from './measure-error.js'
+import { MeasureError, MeasureErrorCode, measureError } from './measure-error.js'
 import type { MeasureProblem } from './measure-error.js'
 import type { AcceptedReport } from './report.js'
 
@@ -166,6 +166,9 @@ export class Aggregator {
   private slotHead: Int32Array
   private slotBest: Int32Array
   private slotKey: (number | string)[] = []
+  private compiling = false
+  /** The slot of the key last inserted or moved to the end of `keys` (-1: none). */
+  private newestSlot = -1
 
   /** Use createAggregator() or restoreAggregator(). */
   constructor(opts: AggregatorOptions) {
@@ -261,71 +264,157 @@ export class Aggregator {
    * (hysteresis applied to the first place), estimators idle longer than
    * maxAgeSec dropped, sibling client prefixes with identical rankings merged
    * upwards, resolver host entries added. The new map's version is one more
-   * than the last (or than `previousVersion`). Never throws for state built by
-   * add() or restoreAggregator().
+   * than the last (or than `previousVersion`). Holds the thread for the whole
+   * compile (about a second for 100k prefixes x 20 targets: see
+   * bench/compile-map.mjs); compileAsync() does the same work in slices.
+   * Throws MeasureError STEER_ERR_MEASURE_COMPILE_BUSY while a compileAsync()
+   * is under way; nothing else for state built by add() or restoreAggregator().
    */
   compile(nowMs: number, opts: CompileOptions = {}): CompileResult {
+    const steps = this.compileSteps(nowMs, opts)
     const started = performance.now()
+    for (;;) {
+      const step = steps.next()
+      if (step.done) return withDuration(step.value, performance.now() - started)
+    }
+  }
+
+  /**
+   * compile() in slices of about `sliceMs` (default 10), awaiting `pause`
+   * (default: setImmediate) between them, so DNS queries on the same thread
+   * wait for one slice, not the whole compile. add() may run between slices:
+   * a key is read whole within one slice. The final LatencyMapBuilder.build()
+   * is one slice of its own (tens of ms for 100k entries). Rejects with
+   * STEER_ERR_MEASURE_COMPILE_BUSY when another compile is under way.
+   * stats.durationMs counts the slices, not the pauses.
+   */
+  async compileAsync(nowMs: number, opts: CompileOptions & { sliceMs?: number; pause?: () => Promise<void> } = {}): Promise<CompileResult> {
+    const sliceMs = opts.sliceMs ?? 10
+    const pause = opts.pause ?? (() => new Promise<void>((resolve) => setImmediate(resolve)))
+    const steps = this.compileSteps(nowMs, opts)
+    let busyMs = 0
+    try {
+      for (;;) {
+        const sliceStarted = performance.now()
+        let step = steps.next()
+        while (!step.done && performance.now() - sliceStarted < sliceMs) step = steps.next()
+        busyMs += performance.now() - sliceStarted
+        if (step.done) return withDuration(step.value, busyMs)
+        await pause()
+      }
+    } finally {
+      // Runs the generator's finally when a pause threw: the aggregator is free to compile again.
+      steps.return(undefined as never)
+    }
+  }
+
+  /** One compile at a time; the work itself is in compileWork(). */
+  private *compileSteps(nowMs: number, opts: CompileOptions): Generator<void, CompileResult, void> {
+    if (this.compiling) throw measureError(MeasureErrorCode.COMPILE_BUSY, '', 'a compile is already under way')
+    this.compiling = true
+    try {
+      return yield* this.compileWork(nowMs, opts)
+    } finally {
+      this.compiling = false
+    }
+  }
+
+  /** The compile, yielding between pieces of work of a millisecond or so. */
+  private *compileWork(nowMs: number, opts: CompileOptions): Generator<void, CompileResult, void> {
     const p = this.params
     const t = this.table
-    const maxAgeMs = p.maxAgeSec * 1000
+    // Columns hoisted into locals (the loop below visits every estimator, two million in
+    // bench/compile-map.mjs); read again after every pause, as add() may have grown them.
+    let { next, target, mean, count, lastMs } = t
+    const cutoffMs = nowMs - p.maxAgeSec * 1000
+    const minSamples = p.minSamples
     const keepFactor = 1 - this.hysteresisPct / 100
-    const out = new EntryList(Math.max(16, this.keys.size))
+    // Merging adds at most one entry per entry merged away: twice the keys is room enough.
+    const out = new EntryList(Math.max(16, 2 * this.keys.size), Math.max(16, t.live))
+    // One key's counting rows, ranked, and their scores in whole microseconds (at most one row per target).
+    const rankRow = new Int32Array(Math.max(1, this.targetIds.length))
+    const rankUs = new Float64Array(rankRow.length)
     let dropped = 0
-    // Scratch for one key's counting rows (a key has at most one row per target).
-    const ranked: number[] = []
     for (let s = 0; s < this.slotCount; s++) {
+      if ((s & 1023) === 1023) {
+        yield
+        ;({ next, target, mean, count, lastMs } = t)
+      }
       const kind = this.slotKind[s] as number
       if (kind === KIND_FREE) continue
       let prev = -1
       let row = this.slotHead[s] as number
-      ranked.length = 0
+      let n = 0
       while (row >= 0) {
-        const next = t.next[row] as number
-        if (nowMs - t.activityMs(row) > maxAgeMs) {
-          if (prev < 0) this.slotHead[s] = next
-          else t.next[prev] = next
+        const following = next[row] as number
+        if (t.activityMs(row) < cutoffMs) {
+          if (prev < 0) this.slotHead[s] = following
+          else next[prev] = following
           t.release(row)
           dropped++
         } else {
-          if (t.counts(row, nowMs, p)) ranked.push(row)
           prev = row
+          if ((count[row] as number) >= minSamples && (lastMs[row] as number) >= cutoffMs) {
+            // Insertion in rank order: score, then more samples, then lower target (LatencyMapBuilder's order).
+            const us = Math.round((mean[row] as number) * 1000)
+            let j = n - 1
+            for (; j >= 0; j--) {
+              const other = rankRow[j] as number
+              const otherUs = rankUs[j] as number
+              if (otherUs < us || (otherUs === us && ((count[other] as number) > (count[row] as number) || (count[other] === count[row] && (target[other] as number) < (target[row] as number))))) break
+              rankRow[j + 1] = other
+              rankUs[j + 1] = otherUs
+            }
+            rankRow[j + 1] = row
+            rankUs[j + 1] = us
+            n++
+          }
         }
-        row = next
+        row = following
       }
       if ((this.slotHead[s] as number) < 0) {
         this.freeSlot(s)
         continue
       }
-      if (ranked.length === 0) {
+      if (n === 0) {
         this.slotBest[s] = -1
         continue
       }
-      sortRows(ranked, t)
       const best = this.slotBest[s] as number
-      if (best >= 0 && t.target[ranked[0] as number] !== best) {
-        const at = ranked.findIndex((r) => t.target[r] === best)
+      if (best >= 0 && target[rankRow[0] as number] !== best) {
+        let at = 1
+        while (at < n && target[rankRow[at] as number] !== best) at++
         // Hysteresis: the incumbent keeps first place unless the challenger is better by more than hysteresisPct.
-        if (at > 0 && !((t.mean[ranked[0] as number] as number) < (t.mean[ranked[at] as number] as number) * keepFactor)) {
-          const incumbent = ranked[at] as number
-          ranked.splice(at, 1)
-          ranked.unshift(incumbent)
+        if (at < n && !((mean[rankRow[0] as number] as number) < (mean[rankRow[at] as number] as number) * keepFactor)) {
+          const incumbent = rankRow[at] as number
+          const incumbentUs = rankUs[at] as number
+          rankRow.copyWithin(1, 0, at)
+          rankUs.copyWithin(1, 0, at)
+          rankRow[0] = incumbent
+          rankUs[0] = incumbentUs
         }
       }
-      this.slotBest[s] = t.target[ranked[0] as number] as number
+      this.slotBest[s] = target[rankRow[0] as number] as number
       if (kind === KIND_RESOLVER && !this.resolverEntries) continue
       const e = out.addEntry(kind, this.slotFamily[s] as 4 | 6, this.slotLen[s] as number, this.slotWords, s * 4)
       let updated = 0
-      for (const r of ranked) {
-        out.addCandidate(t.target[r] as number, Math.round((t.mean[r] as number) * 1000), t.count[r] as number)
-        if ((t.lastMs[r] as number) > updated) updated = t.lastMs[r] as number
+      for (let i = 0; i < n; i++) {
+        const r = rankRow[i] as number
+        out.addCandidate(target[r] as number, rankUs[i] as number, count[r] as number)
+        if ((lastMs[r] as number) > updated) updated = lastMs[r] as number
       }
       out.finishEntry(e, updated)
     }
     const prefixes = out.countKind(KIND_CLIENT)
-    mergeSiblings(out, 4)
-    mergeSiblings(out, 6)
-    const map = this.build(out, nowMs, opts.previousVersion ?? 0)
+    yield
+    yield* mergeSiblings(out, 4)
+    yield* mergeSiblings(out, 6)
+    const builder = new LatencyMapBuilder({ expectedEntries: out.size })
+    yield* feedBuilder(out, builder)
+    yield
+    const version = Math.max(this.mapVersion, opts.previousVersion ?? 0) + 1
+    const map = builder.build(version, nowMs)
+    this.mapVersion = version
     const clients = out.countKind(KIND_CLIENT)
     return {
       map,
@@ -336,7 +425,7 @@ export class Aggregator {
         resolvers: map.size - clients,
         dropped,
         estimators: t.live,
-        durationMs: performance.now() - started,
+        durationMs: 0,
       },
     }
   }
@@ -487,9 +576,13 @@ export class Aggregator {
     const key = keyOf(kind, family, len, words)
     const existing = this.keys.get(key)
     if (existing !== undefined) {
-      // Re-inserting moves the key to the end: the Map's order is the eviction order.
-      this.keys.delete(key)
-      this.keys.set(key, existing)
+      // Re-inserting moves the key to the end: the Map's order is the eviction order. Reports come
+      // grouped by client, so the key is usually the newest already (skipping saves about a third of add()).
+      if (existing !== this.newestSlot) {
+        this.keys.delete(key)
+        this.keys.set(key, existing)
+        this.newestSlot = existing
+      }
       return existing
     }
     while (this.keys.size >= this.maxKeys) {
@@ -506,6 +599,7 @@ export class Aggregator {
     this.slotBest[s] = -1
     this.slotKey[s] = key
     this.keys.set(key, s)
+    this.newestSlot = s
     return s
   }
 
@@ -556,6 +650,7 @@ export class Aggregator {
 
   private freeSlot(s: number): void {
     this.keys.delete(this.slotKey[s] as number | string)
+    if (this.newestSlot === s) this.newestSlot = -1
     this.slotKind[s] = KIND_FREE
     this.slotKey[s] = 0
     this.freeSlots.push(s)
@@ -569,34 +664,6 @@ export class Aggregator {
     this.slotWords = grow(this.slotWords, n * 4)
     this.slotHead = grow(this.slotHead, n)
     this.slotBest = grow(this.slotBest, n)
-  }
-
-  private build(out: EntryList, nowMs: number, previousVersion: number): LatencyMap {
-    // A resolver host entry never replaces a client entry of the same prefix (possible only with /32 or /128 client prefixes).
-    const clientHosts = new Set<number | string>()
-    for (let e = 0; e < out.size; e++) {
-      if (out.kind[e] === KIND_CLIENT && out.len[e] === (out.family[e] === 4 ? 32 : 128)) {
-        clientHosts.add(keyOf(KIND_CLIENT, out.family[e] as 4 | 6, out.len[e] as number, out.words.subarray(e * 4, e * 4 + 4)))
-      }
-    }
-    const builder = new LatencyMapBuilder({ expectedEntries: out.size })
-    const bytes4 = new Uint8Array(4)
-    const bytes16 = new Uint8Array(16)
-    for (let e = 0; e < out.size; e++) {
-      const kind = out.kind[e] as number
-      if (kind === KIND_FREE) continue
-      const family = out.family[e] as 4 | 6
-      if (kind === KIND_RESOLVER && clientHosts.has(keyOf(KIND_CLIENT, family, out.len[e] as number, out.words.subarray(e * 4, e * 4 + 4)))) {
-        out.kind[e] = KIND_FREE
-        continue
-      }
-      builder.addEntry(fromWords(out.words, e * 4, family === 4 ? bytes4 : bytes16), out.len[e] as number, out.updatedMs[e] as number)
-      const from = out.start[e] as number
-      const to = from + (out.count[e] as number)
-      for (let c = from; c < to; c++) builder.addCandidate(out.candTarget[c] as number, (out.candScoreUs[c] as number) / 1000, out.candSamples[c] as number)
-    }
-    this.mapVersion = Math.max(this.mapVersion, previousVersion) + 1
-    return builder.build(this.mapVersion, nowMs)
   }
 }
 
@@ -615,31 +682,38 @@ export function restoreAggregator(snapshot: unknown, opts: AggregatorOptions): A
   return aggregator
 }
 
-/**
- * Ranks a key's counting rows as the map will: score (the mean in whole
- * microseconds, as published) ascending, then more samples, then lower target
- * index, the order LatencyMapBuilder gives equal scores.
- */
-function sortRows(rows: number[], t: EstimatorTable): void {
-  for (let i = 1; i < rows.length; i++) {
-    const r = rows[i] as number
-    let j = i - 1
-    while (j >= 0 && ranksAfter(rows[j] as number, r, t)) {
-      rows[j + 1] = rows[j] as number
-      j--
-    }
-    rows[j + 1] = r
-  }
+function withDuration(result: CompileResult, durationMs: number): CompileResult {
+  return { map: result.map, stats: { ...result.stats, durationMs } }
 }
 
-function ranksAfter(a: number, b: number, t: EstimatorTable): boolean {
-  const sa = Math.round((t.mean[a] as number) * 1000)
-  const sb = Math.round((t.mean[b] as number) * 1000)
-  if (sa !== sb) return sa > sb
-  const ca = t.count[a] as number
-  const cb = t.count[b] as number
-  if (ca !== cb) return ca < cb
-  return (t.target[a] as number) > (t.target[b] as number)
+/**
+ * Adds the compiled entries to the builder, yielding every few thousand. A
+ * resolver host entry never replaces a client entry of the same prefix
+ * (possible only with /32 or /128 client prefixes): the client's wins.
+ */
+function* feedBuilder(out: EntryList, builder: LatencyMapBuilder): Generator<void, void, void> {
+  const clientHosts = new Set<number | string>()
+  for (let e = 0; e < out.size; e++) {
+    if (out.kind[e] === KIND_CLIENT && out.len[e] === (out.family[e] === 4 ? 32 : 128)) {
+      clientHosts.add(keyOf(KIND_CLIENT, out.family[e] as 4 | 6, out.len[e] as number, out.words.subarray(e * 4, e * 4 + 4)))
+    }
+  }
+  const bytes4 = new Uint8Array(4)
+  const bytes16 = new Uint8Array(16)
+  for (let e = 0; e < out.size; e++) {
+    if ((e & 4095) === 4095) yield
+    const kind = out.kind[e] as number
+    if (kind === KIND_FREE) continue
+    const family = out.family[e] as 4 | 6
+    if (kind === KIND_RESOLVER && clientHosts.has(keyOf(KIND_CLIENT, family, out.len[e] as number, out.words.subarray(e * 4, e * 4 + 4)))) {
+      out.kind[e] = KIND_FREE
+      continue
+    }
+    builder.addEntry(fromWords(out.words, e * 4, family === 4 ? bytes4 : bytes16), out.len[e] as number, out.updatedMs[e] as number)
+    const from = out.start[e] as number
+    const to = from + (out.count[e] as number)
+    for (let c = from; c < to; c++) builder.addCandidate(out.candTarget[c] as number, (out.candScoreUs[c] as number) / 1000, out.candSamples[c] as number)
+  }
 }
 
 /**
@@ -663,7 +737,7 @@ class EntryList {
   candScoreUs: Float64Array
   candSamples: Uint32Array
 
-  constructor(entries: number) {
+  constructor(entries: number, candidates: number) {
     this.kind = new Uint8Array(entries)
     this.family = new Uint8Array(entries)
     this.len = new Uint8Array(entries)
@@ -671,9 +745,9 @@ class EntryList {
     this.updatedMs = new Float64Array(entries)
     this.start = new Uint32Array(entries)
     this.count = new Uint16Array(entries)
-    this.candTarget = new Uint32Array(entries * 4)
-    this.candScoreUs = new Float64Array(entries * 4)
-    this.candSamples = new Uint32Array(entries * 4)
+    this.candTarget = new Uint32Array(candidates)
+    this.candScoreUs = new Float64Array(candidates)
+    this.candSamples = new Uint32Array(candidates)
   }
 
   countKind(kind: number): number {
@@ -777,14 +851,15 @@ class EntryList {
  * same too; otherwise the pair stays. A lone half never widens (that would
  * claim the other half's clients without a sample from them).
  */
-function mergeSiblings(out: EntryList, family: 4 | 6): void {
+function* mergeSiblings(out: EntryList, family: 4 | 6): Generator<void, void, void> {
   const maxLen = family === 4 ? 32 : 128
   const levels: number[][] = Array.from({ length: maxLen + 1 }, () => [])
   for (let e = 0; e < out.size; e++) {
     if (out.kind[e] === KIND_CLIENT && out.family[e] === family) (levels[out.len[e] as number] as number[]).push(e)
   }
-  const w = out.words
+  // out.words is read afresh each time: addMerged() may grow (replace) the array.
   const compare = (a: number, b: number): number => {
+    const w = out.words
     for (let i = 0; i < 4; i++) {
       const d = (w[a * 4 + i] as number) - (w[b * 4 + i] as number)
       if (d !== 0) return d
@@ -795,6 +870,7 @@ function mergeSiblings(out: EntryList, family: 4 | 6): void {
   for (let len = maxLen; len >= 1; len--) {
     const level = levels[len] as number[]
     if (level.length < 2) continue
+    yield
     const bit = len - 1
     const word = bit >>> 5
     const mask = (0x80000000 >>> (bit & 31)) >>> 0
@@ -804,6 +880,7 @@ function mergeSiblings(out: EntryList, family: 4 | 6): void {
     for (let i = 0; i + 1 < level.length; i++) {
       const a = level[i] as number
       const b = level[i + 1] as number
+      const w = out.words
       if (((w[a * 4 + word] as number) & mask) !== 0 || !isSibling(w, a, b, word, mask) || !out.sameRanking(a, b)) continue
       i++
       // The parent's address is the left child's; is the parent already an entry?
@@ -845,6 +922,13 @@ function keyOf(kind: number, family: 4 | 6, len: number, words: Uint32Array): nu
 
 /** 4 or 16 address bytes as big-endian 32-bit words (IPv4 in the first, the rest 0). */
 function toWords(address: Uint8Array, out: Uint32Array): Uint32Array {
+  if (address.length === 4) {
+    out[0] = (((address[0] as number) << 24) | ((address[1] as number) << 16) | ((address[2] as number) << 8) | (address[3] as number)) >>> 0
+    out[1] = 0
+    out[2] = 0
+    out[3] = 0
+    return out
+  }
   out.fill(0)
   for (let i = 0; i < address.length; i++) {
     const k = i >> 2

@@ -200,7 +200,7 @@ export class EstimatorTable {
 
   /** Whether the row may be published at nowMs: minSamples folded and the newest no older than maxAgeSec. */
   counts(row: number, nowMs: number, p: EstimatorParams): boolean {
-    return (this.count[row] as number) >= p.minSamples && nowMs - (this.lastMs[row] as number) <= p.maxAgeSec * 1000
+    return (this.count[row] as number) >= p.minSamples && (this.lastMs[row] as number) >= nowMs - p.maxAgeSec * 1000
   }
 
   /** The row as an object, weights decayed to nowMs. */

@@ -12,6 +12,8 @@ export const MeasureErrorCode = {
   BATCH_TOO_LARGE: 'STEER_ERR_MEASURE_BATCH_TOO_LARGE',
   /** An aggregator snapshot is malformed or of an unknown format; nothing was restored. */
   SNAPSHOT_INVALID: 'STEER_ERR_MEASURE_SNAPSHOT_INVALID',
+  /** compile() or compileAsync() was called while a compileAsync() was under way. */
+  COMPILE_BUSY: 'STEER_ERR_MEASURE_COMPILE_BUSY',
   /** A factory was given options out of range (a caller's bug or an unchecked config). */
   BAD_OPTIONS: 'STEER_ERR_MEASURE_BAD_OPTIONS',
 } as const

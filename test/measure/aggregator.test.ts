@@ -146,6 +146,15 @@ t.test('merging: identical sibling rankings merge upwards, sample-weighted; diff
   t.equal(map.entryPrefix(out.entry), '198.51.100.0/23')
 })
 
+t.test('merging climbs as far as the rankings agree', async (t) => {
+  const agg = createAggregator(base)
+  // 64 /24s agree (one /18); the next 64 too except the last, which stops the climb at each level on its side.
+  for (let i = 0; i < 128; i++) feed(agg, `10.3.${i}.1`, i === 127 ? { b: 1, a: 2 } : { a: 1, b: 2 })
+  const { map, stats } = agg.compile(T0)
+  t.strictSame(Object.keys(view(map)), ['10.3.0.0/18', '10.3.112.0/21', '10.3.120.0/22', '10.3.124.0/23', '10.3.126.0/24', '10.3.127.0/24', '10.3.64.0/19', '10.3.96.0/20'])
+  t.equal(stats.merged, 120)
+})
+
 t.test('merging next to a reported parent prefix', async (t) => {
   const agg = createAggregator(base)
   // A parent reported as such, ranking as its halves do: all three become one.
@@ -301,4 +310,43 @@ t.test('options are checked when the aggregator is made', async (t) => {
     problems: [{ path: 'minSamples' }, { path: 'hysteresisPct' }],
   })
   t.throws(() => createAggregator({ ...base, maxKeys: 0 }), { code: MeasureErrorCode.BAD_OPTIONS })
+})
+
+t.test('compileAsync: the same map in slices, add() between them, one compile at a time', async (t) => {
+  const fill = (agg: Aggregator): void => {
+    for (let i = 0; i < 3000; i++) feed(agg, `10.${i >> 8}.${i & 255}.1`, { a: 10 + (i % 7), b: 20, c: 5 + (i % 3) * 10 }, 3, T0, { resolver: `192.0.2.${i % 200}` })
+  }
+  const sync = createAggregator(base)
+  const sliced = createAggregator(base)
+  fill(sync)
+  fill(sliced)
+  const expected = view(sync.compile(T0).map)
+  let pauses = 0
+  let busy: unknown
+  const result = await sliced.compileAsync(T0, {
+    sliceMs: 0,
+    pause: async () => {
+      pauses++
+      if (pauses === 1) {
+        try {
+          sliced.compile(T0)
+        } catch (err) {
+          busy = err
+        }
+      }
+      // Reports for a key compiled in the first slice: safe, and left for the next compile.
+      sliced.add([report('10.0.0.1', 'd', 1)])
+    },
+  })
+  t.ok(pauses > 5, `${pauses} pauses`)
+  t.match(busy, { code: MeasureErrorCode.COMPILE_BUSY })
+  t.strictSame(view(result.map), expected)
+  t.equal(result.map.version, 1)
+  t.equal(result.stats.prefixes, 3000)
+  const next = sliced.compile(T0)
+  t.equal(next.map.version, 2, 'free to compile again')
+  t.equal(view(next.map)['10.0.0.0/24'], `d 1/${pauses}, c 5/3, a 10/3, b 20/3`)
+  // A pause that throws leaves the aggregator free too.
+  await t.rejects(sliced.compileAsync(T0, { sliceMs: 0, pause: () => Promise.reject(new Error('stop')) }), { message: 'stop' })
+  t.equal(sliced.compile(T0).map.version, 3)
 })
