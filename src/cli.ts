@@ -22,7 +22,7 @@ import { checkZone, formatProblem } from './zone/index.js'
 export const EXAMPLE_CONFIG = fileURLToPath(new URL('../steerdns.yaml', import.meta.url))
 
 const USAGE = `usage:
-  steerdns serve [--config FILE] [--listen HOST:PORT]... [--zone ORIGIN=FILE]... [--map FILE] [--identity NAME] [--log-level LEVEL]
+  steerdns serve [--config FILE] [--listen HOST:PORT]... [--zone ORIGIN=FILE]... [--map FILE] [--api HOST:PORT|off] [--state DIR] [--identity NAME] [--log-level LEVEL]
   steerdns check-zone ORIGIN FILE
   steerdns explain NAME (--client IP[/LEN] | --resolver IP) [--type A|AAAA] [--json] [--config FILE] [--map FILE]
 
@@ -30,6 +30,8 @@ serve with no flags serves the example configuration (${EXAMPLE_CONFIG}).
 --listen replaces the configured addresses; each gets UDP and TCP.
 --zone adds a zone; without --config, only the --zone zones are served.
 --map imports a latency map file (JSON) instead of the configured map.file.
+--api sets the HTTP control plane's address (api.listen, default 127.0.0.1:8053); "off" runs without it.
+--state sets the state directory (state.dir): measurements, map, overrides, target states, audit log.
 explain prints the steering decision for NAME and why, from the same configuration and map.
 SIGHUP reloads every zone file; changed zone files also reload by themselves.`
 
@@ -65,6 +67,8 @@ async function serve(args: readonly string[]): Promise<number> {
         listen: { type: 'string', multiple: true },
         zone: { type: 'string', multiple: true },
         map: { type: 'string' },
+        api: { type: 'string' },
+        state: { type: 'string' },
         identity: { type: 'string' },
         'log-level': { type: 'string' },
       },
@@ -118,7 +122,7 @@ async function serve(args: readonly string[]): Promise<number> {
 
 function applyFlags(
   config: SteerdnsConfig,
-  flags: { listen?: string[]; zone?: string[]; identity?: string; 'log-level'?: string },
+  flags: { listen?: string[]; zone?: string[]; identity?: string; 'log-level'?: string; api?: string; state?: string },
 ): SteerdnsConfig {
   const zones = [...config.zones]
   for (const spec of flags.zone ?? []) {
@@ -132,8 +136,12 @@ function applyFlags(
     origins.add(z.origin)
   }
   for (const l of flags.listen ?? []) parseListenAddress(l)
+  const api = flags.api === 'off' ? '' : flags.api
+  if (api) parseListenAddress(api)
   return {
     ...config,
+    api: { ...config.api, listen: api ?? config.api.listen },
+    state: { dir: flags.state === undefined ? config.state.dir : resolve(flags.state) },
     zones,
     listen: flags.listen ?? config.listen,
     identity: flags.identity ?? config.identity,

@@ -14,7 +14,9 @@ import type { ListenAddress } from './server/index.js'
 import { createLogger, createQueryCounters } from './telemetry/index.js'
 import type { Logger, QueryCounters } from './telemetry/index.js'
 import { buildSteeringSetup, createSteeringState, emptyLatencyMap, loadMapFile, MapError, MapErrorCode } from './steering/index.js'
-import type { MapReader, SteeringSetup, SteeringState } from './steering/index.js'
+import type { LatencyMap, MapReader, SteeringSetup, SteeringState } from './steering/index.js'
+import { restoreControlState, startControlPlane } from './services/index.js'
+import type { ControlPlane } from './services/index.js'
 import { createZoneStore } from './zone/index.js'
 import type { ZoneReloadOutcome, ZoneStore } from './zone/index.js'
 
@@ -27,6 +29,8 @@ export interface RunningServer {
   /** Outcomes of the initial zone load (errors included). */
   readonly initialZones: readonly ZoneReloadOutcome[]
   readonly steering: SteeringState
+  /** The control plane: API (when api.listen is set), services, restored state. */
+  readonly control: ControlPlane
   /** Re-reads every zone file and the map file (what SIGHUP does); a bad map keeps the previous one. */
   reload(): Promise<ZoneReloadOutcome[]>
   close(): Promise<void>
@@ -36,7 +40,7 @@ export interface StartOptions {
   readonly config: SteerdnsConfig
   /** Map file to import instead of config.map.file (`serve --map`). */
   readonly mapFile?: string
-  /** Clock for map staleness; tests inject one. */
+  /** Clock for map staleness, expiries and measurements; tests inject one. */
   readonly nowMs?: () => number
   /** Log destination; stdout by default. */
   readonly logDestination?: NodeJS.WritableStream
@@ -51,11 +55,17 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     ...(opts.logDestination ? { destination: opts.logDestination } : {}),
   })
   const steeringLog = logger.child({ module: 'steering' })
-  const mapFile = opts.mapFile ?? config.map.file
-  const { setup, map, geo } = await loadSteering(config, mapFile, steeringLog)
-  const steering = createSteeringState({ setup, map, geo, distanceKm: greatCircleKm })
+  const nowMs = opts.nowMs ?? Date.now
+  // The map comes from the state directory (what served last), else --map or map.file.
+  const { setup, geo } = await loadSteering(config, undefined, steeringLog)
+  const restore = await restoreControlState({ config, setup, explicitMapFile: opts.mapFile, nowMs, log: logger.child({ module: 'state' }) })
+  const steering = createSteeringState({ setup, map: restore.map, geo, distanceKm: greatCircleKm })
+  // Overrides and admin states are published here, before any listener opens.
+  const restored = restore.attach(steering)
+  if (opts.mapFile) await restored.measurement.importFile(restore.map)
   const { store, outcomes } = await createZoneStore(config.zones, logger.child({ module: 'zone' }))
   const counters = createQueryCounters()
+  const guard = buildGuard(config.guard)
   const internalLog = logger.child({ module: 'query' })
   const queryLog = logger.child({ module: 'querylog' })
   const handler = createQueryHandler({
@@ -68,7 +78,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     counters,
     onInternalError: (err) => internalLog.error({ err }, 'query handler failed; answered SERVFAIL'),
     ...(config.log.queries ? { queryLog: (entry: QueryLogEntry) => queryLog.info(entry, 'query') } : {}),
-    guard: buildGuard(config.guard),
+    guard,
   })
   const listeners = await startListeners(
     config.listen.map(parseListenAddress),
@@ -78,6 +88,35 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   )
   const stopWatching = config.dns.zonePollIntervalMs > 0 ? store.watch(config.dns.zonePollIntervalMs) : () => {}
   const geoWatcher = config.geo.city ? watchGeo(config.geo.city, steering, steeringLog) : undefined
+  let control: ControlPlane
+  try {
+    const rrl = guard.rrl
+    control = await startControlPlane({
+      config,
+      restored,
+      steering,
+      metricSources: {
+        queries: counters,
+        ...(rrl ? { rrl: () => ({ ...rrl.counters, accounts: rrl.size }) } : {}),
+        tcpConnections: () => listeners.tcpConnectionCount(),
+      },
+      ready: () => {
+        const failed = store.current().zones.length < config.zones.length
+        return { zonesOk: !failed, reasons: failed ? ['a configured zone failed to load (see the log)'] : [] }
+      },
+      nowMs,
+      log: logger,
+      version: SOFTWARE_VERSION,
+    })
+  } catch (err) {
+    stopWatching()
+    geoWatcher?.stop()
+    await listeners.close()
+    await restored.measurement.close()
+    await restored.operator.close()
+    await restored.stateDir.close()
+    throw err
+  }
   return {
     listening: listeners.bound,
     zones: store,
@@ -85,17 +124,24 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     logger,
     initialZones: outcomes,
     steering,
+    control,
     async reload() {
-      if (mapFile) await reloadMap(mapFile, setup, steering, steeringLog)
+      // SIGHUP re-reads the map file (--map, else map.file) as an import: the operator asked for it.
+      const mapFile = opts.mapFile ?? config.map.file
+      if (mapFile) await reloadMap(mapFile, setup, restored.measurement, steeringLog)
       return store.reload()
     },
     async close() {
       stopWatching()
       geoWatcher?.stop()
       await listeners.close()
+      await control.close()
     },
   }
 }
+
+/** Reported in OpenAPI and logs. */
+const SOFTWARE_VERSION = '0.1.0'
 
 /** The guard stage from its config section. Throws coded errors for bad secrets or CIDRs (config/ checks them first). */
 export function buildGuard(g: SteerdnsConfig['guard']): GuardDeps {
@@ -139,10 +185,10 @@ export async function loadSteering(config: SteerdnsConfig, mapFile: string | und
   return { setup, map, geo }
 }
 
-async function reloadMap(file: string, setup: SteeringSetup, steering: SteeringState, log: Logger): Promise<void> {
+async function reloadMap(file: string, setup: SteeringSetup, measurement: { importFile(map: LatencyMap): Promise<void> }, log: Logger): Promise<void> {
   try {
     const map = await loadMapFile(file, (id) => setup.targetIndex.get(id))
-    steering.setMap(map)
+    await measurement.importFile(map)
     log.info({ file, version: map.version }, 'map reloaded')
   } catch (err) {
     const problems = err instanceof MapError ? err.problems.length : 1

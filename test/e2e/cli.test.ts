@@ -174,7 +174,7 @@ t.test('serve --map: a bad map file is refused with every problem and its JSON p
       ],
     }),
   )
-  const r = await runCli(['serve', '--map', file, '--listen', '127.0.0.1:0'])
+  const r = await runCli(['serve', '--map', file, '--listen', '127.0.0.1:0', '--api', 'off', '--state', join(tmp, 'state')])
   t.equal(r.code, 1)
   t.match(r.stderr, 'entries[1].prefix')
   t.match(r.stderr, 'entries[1].targets[0].id')

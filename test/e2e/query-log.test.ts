@@ -10,7 +10,7 @@ import type { Test } from 'tap'
 import { parseConfigText } from '../../src/config/index.js'
 import { startServer } from '../../src/main.js'
 import { queryUdp } from '../helpers/dns-client.js'
-import { EXAMPLE_ZONE_FILE } from '../helpers/test-server.js'
+import { EXAMPLE_ZONE_FILE, isolationYaml } from '../helpers/test-server.js'
 
 async function serverWithLog(t: Test, queries: boolean) {
   const out = new PassThrough()
@@ -23,7 +23,7 @@ async function serverWithLog(t: Test, queries: boolean) {
     for (const p of parts) if (p.trim()) lines.push(JSON.parse(p) as Record<string, unknown>)
   })
   const config = parseConfigText(
-    `listen: ["127.0.0.1:0"]\nidentity: log-test\nzones: [{ origin: edge.example.net, file: ${JSON.stringify(EXAMPLE_ZONE_FILE)} }]\nlog: { level: info, queries: ${queries} }`,
+    `listen: ["127.0.0.1:0"]\nidentity: log-test\nzones: [{ origin: edge.example.net, file: ${JSON.stringify(EXAMPLE_ZONE_FILE)} }]\nlog: { level: info, queries: ${queries} }\n${isolationYaml(t)}`,
     { file: '/tmp/steerdns.yaml', env: {} },
   )
   const server = await startServer({ config, logDestination: out })

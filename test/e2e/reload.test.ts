@@ -42,7 +42,7 @@ async function setup(t: Test, pollMs: number) {
   let logText = ''
   logs.on('data', (c: Buffer) => (logText += c.toString()))
   const config = parseConfigText(
-    `listen: ["127.0.0.1:0"]\nidentity: reload-test\nzones: [{ origin: reload.test, file: ${JSON.stringify(file)} }]\ndns: { zonePollIntervalMs: ${pollMs} }\nlog: { level: info }`,
+    `listen: ["127.0.0.1:0"]\nidentity: reload-test\nzones: [{ origin: reload.test, file: ${JSON.stringify(file)} }]\ndns: { zonePollIntervalMs: ${pollMs} }\nlog: { level: info }\napi: { listen: "" }`,
     { file: join(dir, 'steerdns.yaml'), env: {} },
   )
   const server = await startServer({ config, logDestination: logs })
@@ -134,6 +134,7 @@ t.test('SIGHUP-style reload re-reads the map file; a bad map keeps the previous 
       '  - { id: b, ipv4: [192.0.2.102], location: { lat: 0, lon: 0 } }',
       'services: [{ name: steered.reload.test, pool: [a, b] }]',
       `map: { file: ${JSON.stringify(mapFile)} }`,
+      'api: { listen: "" }',
     ].join('\n'),
     { file: join(dir, 'steerdns.yaml'), env: {} },
   )

@@ -6,6 +6,8 @@
  * FORMERR, IPv6 and IPv4-mapped clients work, and the other types and names
  * at and under steered names behave like any authoritative data.
  */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import dnsPacket from 'dns-packet'
@@ -20,7 +22,13 @@ import { REPO_ROOT } from '../helpers/steerdns-process.js'
 const config = await loadConfigFile(join(REPO_ROOT, 'steerdns.yaml'))
 // Rate limiting off: this suite sends the same names from 127.0.0.1 faster than the example's 20/s.
 const guard = { ...config.guard, rrl: { ...config.guard.rrl, enabled: false } }
-const server = await startServer({ config: { ...config, guard, listen: ['127.0.0.1:0', '[::1]:0'] }, logDestination: new PassThrough() })
+// Its own state directory, so the example's map.file is what serves, and no API port.
+const stateDir = mkdtempSync(join(tmpdir(), 'steerdns-steering-'))
+t.teardown(() => rmSync(stateDir, { recursive: true, force: true }))
+const server = await startServer({
+  config: { ...config, guard, listen: ['127.0.0.1:0', '[::1]:0'], api: { ...config.api, listen: '' }, state: { dir: stateDir } },
+  logDestination: new PassThrough(),
+})
 t.teardown(() => server.close())
 /** The address the server bound at `index` of its listen list; throws when it bound none there. */
 function boundAddress(index: number): ListenAddress {

@@ -6,7 +6,8 @@
  * so when dist is missing, rather than hanging until the ready timeout.
  */
 import { spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { encodeQuery, queryUdp } from './dns-client.js'
@@ -66,7 +67,12 @@ export async function startSteerdns(args: readonly string[], opts: StartOptions 
   const readyTimeoutMs = opts.readyTimeoutMs ?? 10_000
   const stopTimeoutMs = opts.stopTimeoutMs ?? 5_000
 
-  const child = spawn(process.execPath, [BIN, ...args], {
+  // `serve` gets its own state directory and an API on a free port unless the test chose: the
+  // example's state/ and 127.0.0.1:8053 would be shared by tests running in parallel.
+  const isServe = args[0] === 'serve'
+  const stateDir = isServe && !args.includes('--state') ? mkdtempSync(join(tmpdir(), 'steerdns-proc-state-')) : undefined
+  const extra = [...(stateDir ? ['--state', stateDir] : []), ...(isServe && !args.includes('--api') ? ['--api', '127.0.0.1:0'] : [])]
+  const child = spawn(process.execPath, [BIN, ...args, ...extra], {
     cwd: REPO_ROOT,
     env: opts.env ?? process.env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -95,6 +101,7 @@ export async function startSteerdns(args: readonly string[], opts: StartOptions 
     }, stopTimeoutMs)
     const result = await exited
     clearTimeout(timer)
+    if (stateDir) rmSync(stateDir, { recursive: true, force: true })
     return result
   }
 

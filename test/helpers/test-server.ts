@@ -5,6 +5,8 @@
  * teardown closes it. Options override single config keys; nothing else is
  * special about a test server.
  */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import type { Test } from 'tap'
@@ -15,6 +17,17 @@ import { REPO_ROOT } from './steerdns-process.js'
 
 export const EXAMPLE_ZONE_FILE = join(REPO_ROOT, 'zones', 'edge.example.net.zone')
 
+/**
+ * Config lines that keep a test server to itself: its own state directory
+ * (removed at teardown) and no HTTP API unless asked (api.listen would
+ * otherwise take the shared default port 8053). YAML, one key per line.
+ */
+export function isolationYaml(t: Test, opts: { api?: boolean } = {}): string {
+  const dir = mkdtempSync(join(tmpdir(), 'steerdns-test-state-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return `state: { dir: ${JSON.stringify(dir)} }\napi: { listen: ${JSON.stringify(opts.api ? '127.0.0.1:0' : '')} }`
+}
+
 export interface TestServerOptions {
   /** Listen addresses as the config file writes them; default ["127.0.0.1:0"]. */
   readonly listen?: readonly string[]
@@ -24,6 +37,8 @@ export interface TestServerOptions {
     readonly idleTimeoutMs?: number
     readonly maxPipelined?: number
   }
+  /** Start the HTTP API on a free port (default: no API). */
+  readonly api?: boolean
   /** Other guard keys (rrl, cookies, noCookieMaxUdpBytes, acl), written as the config would. */
   readonly guard?: Record<string, unknown>
 }
@@ -47,6 +62,7 @@ export async function startTestServer(t: Test, opts: TestServerOptions = {}): Pr
     // JSON is YAML: the guard section is written as one flow mapping.
     `guard: ${JSON.stringify({ tcp: opts.tcp ?? {}, ...opts.guard })}`,
     `log: { level: warn }`,
+    isolationYaml(t, { api: opts.api === true }),
   ].join('\n')
   const config = parseConfigText(yaml, { file: '/tmp/steerdns-e2e.yaml', env: {} })
   const logStream = new PassThrough()
