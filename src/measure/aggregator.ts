@@ -265,7 +265,7 @@ export class Aggregator {
    * maxAgeSec dropped, sibling client prefixes with identical rankings merged
    * upwards, resolver host entries added. The new map's version is one more
    * than the last (or than `previousVersion`). Holds the thread for the whole
-   * compile (about a second for 100k prefixes x 20 targets: see
+   * compile (0.3-0.6 s for 100k prefixes x 20 targets on the bench machine: see
    * bench/compile-map.mjs); compileAsync() does the same work in slices.
    * Throws MeasureError STEER_ERR_MEASURE_COMPILE_BUSY while a compileAsync()
    * is under way; nothing else for state built by add() or restoreAggregator().
