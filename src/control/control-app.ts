@@ -6,7 +6,7 @@
  */
 import rateLimit from '@fastify/rate-limit'
 import swagger from '@fastify/swagger'
-import Fastify from 'fastify'
+import Fastify, { LogController } from 'fastify'
 import type { FastifyError, FastifyInstance } from 'fastify'
 import type { ApiConfig, ApiRole } from '../config/index.js'
 import { createAcl } from '../guard/index.js'
@@ -46,7 +46,7 @@ export async function buildControlApp(opts: ControlAppOptions): Promise<FastifyI
     loggerInstance: opts.logger,
     bodyLimit: opts.api.bodyLimitBytes,
     // Request lines at debug: probes post every few seconds, info would drown the log.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     ajv: { customOptions: { allErrors: true, removeAdditional: false, coerceTypes: 'array' } },
   }) as unknown as FastifyInstance
   const tokens = createTokenTable(opts.api.tokens)

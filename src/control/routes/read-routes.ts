@@ -25,6 +25,7 @@ export function registerReadRoutes(app: FastifyInstance, services: ControlServic
             type: 'object',
             properties: {
               answer: { type: 'array', items: { type: 'string' } },
+              answerTargets: { type: 'array', items: { type: 'string' }, description: 'Target id of each address in answer' },
               scopePrefixLen: { type: 'integer' },
               ttlSec: { type: 'integer' },
               trace: { type: 'object', additionalProperties: true },
