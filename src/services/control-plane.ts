@@ -112,6 +112,7 @@ export async function restoreControlState(opts: RestoreOptions): Promise<{ map: 
       const measurement = createMeasurementService({
         journal: measurementJournal,
         aggregator,
+        replayedReports: replayed,
         setup,
         steering,
         initialMap: map,

@@ -29,6 +29,8 @@ export interface MeasurementServiceDeps {
   readonly aggregator: Aggregator
   readonly setup: SteeringSetup
   readonly steering: SteeringState
+  /** Reports replayed from the journal after its last checkpoint (they may postdate the saved map). */
+  readonly replayedReports: number
   /** The map serving at start, and where it came from. */
   readonly initialMap: LatencyMap
   readonly initialSource: MapSource
@@ -78,8 +80,11 @@ export function createMeasurementService(deps: MeasurementServiceDeps): Measurem
   const recipes = createRecipeMaker()
   let map = deps.initialMap
   let source: MapSource = deps.initialSource
-  /** Reports folded since the last compile: a compile without them would change nothing. */
-  let dirty = false
+  /**
+   * Reports folded since the last compile: a compile without them would change nothing.
+   * At start, reports replayed from the journal may postdate the saved map: compile once.
+   */
+  let dirty = deps.replayedReports > 0
   /** Appends awaiting their fsync: a checkpoint now would claim records not yet folded. */
   let appending = 0
   let sinceCheckpoint = 0
@@ -107,7 +112,9 @@ export function createMeasurementService(deps: MeasurementServiceDeps): Measurem
     return serialize(async () => {
       if (!dirty) return
       dirty = false
-      const result = aggregator.compile(nowMs(), { previousVersion: map.version })
+      // In ~10 ms slices: a 100k-prefix compile holds the thread 0.3-0.6 s in one piece, which
+      // would stall every DNS query behind it (bench/compile-map.mjs).
+      const result = await aggregator.compileAsync(nowMs(), { previousVersion: map.version })
       counters.compiles++
       counters.lastCompileSec = result.stats.durationMs / 1000
       await persistAndPublish(result.map, 'compiled')
