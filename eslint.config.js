@@ -25,6 +25,8 @@ export default tseslint.config(
         setInterval: 'readonly',
         clearInterval: 'readonly',
         setImmediate: 'readonly',
+        fetch: 'readonly',
+        performance: 'readonly',
       },
     },
   },
