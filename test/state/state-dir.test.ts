@@ -2,7 +2,7 @@
 // documents, names, temp-file cleanup and close. Locks held by other live
 // processes and kill -9 are in processes.test.ts.
 import { spawn } from 'node:child_process'
-import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import t from 'tap'
@@ -121,13 +121,14 @@ t.test('a path that cannot be a directory is STEER_ERR_STATE_IO naming it', asyn
   }
 })
 
-t.test('a directory we cannot write to is STEER_ERR_STATE_IO naming a file in it', { skip: (process.getuid?.() === 0 || process.platform === 'win32') && 'root writes anywhere' }, async (t) => {
+t.test('a state directory that cannot be created is STEER_ERR_STATE_IO naming it', async (t) => {
+  // A regular file where a parent directory should be: ENOTDIR even for root (tests run as root here).
   const dir = await tempDir(t)
-  await chmod(dir, 0o500)
-  t.teardown(() => chmod(dir, 0o700))
-  const err = await rejection(openStateDir(dir))
+  await writeFile(join(dir, 'not-a-dir'), 'x')
+  const wanted = join(dir, 'not-a-dir', 'state')
+  const err = await rejection(openStateDir(wanted))
   t.equal(err.code, 'STEER_ERR_STATE_IO')
-  t.match(err.file, dir)
+  t.match(err.file, wanted)
 })
 
 t.test('temporary files a crash left are removed at open', async (t) => {
