@@ -6,7 +6,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { ControlServices } from '../services.js'
 
-export const MAX_REPORTS_PER_BATCH = 10_000
+export const MAX_REPORTS_PER_BATCH = 1000
 
 const reportSchema = {
   type: 'object',
