@@ -2,4 +2,4 @@
 export { defaultConfig, formatPath, loadConfigFile, normalizeOrigin, parseConfigText } from './load-config.js'
 export { ConfigError, formatConfigProblem } from './config-error.js'
 export type { ConfigProblem } from './config-error.js'
-export type { ApiConfig, ApiRole, ApiTokenConfig, MeasureConfig, SteerdnsConfig, TcpGuardConfig, ZoneConfig } from './schema.js'
+export type { ApiConfig, HealthCheckConfig, HealthConfig, ApiRole, ApiTokenConfig, MeasureConfig, SteerdnsConfig, TcpGuardConfig, ZoneConfig } from './schema.js'

@@ -192,12 +192,31 @@ function arrayOf(value: unknown): Record<string, unknown>[] {
   return Array.isArray(value) ? value.filter((v): v is Record<string, unknown> => typeof v === 'object' && v !== null) : []
 }
 
+/** Exactly one of http or tcp, and a timeout shorter than the interval (checks must not pile up). */
+function checkHealth(health: unknown, path: string): Problem[] {
+  if (typeof health !== 'object' || health === null) return []
+  const h = health as Record<string, unknown>
+  const problems: Problem[] = []
+  if ((h['http'] === undefined) === (h['tcp'] === undefined)) problems.push({ path, message: 'needs exactly one of http (a URL) or tcp (HOST:PORT)' })
+  if (typeof h['http'] === 'string') {
+    try {
+      new URL(h['http'])
+    } catch {
+      problems.push({ path: `${path}.http`, message: 'not a URL' })
+    }
+  }
+  const interval = typeof h['intervalMs'] === 'number' ? h['intervalMs'] : 1000
+  const timeout = typeof h['timeoutMs'] === 'number' ? h['timeoutMs'] : 500
+  if (timeout >= interval) problems.push({ path: `${path}.timeoutMs`, message: `must be less than intervalMs (${interval})` })
+  return problems
+}
+
 function checkTargets(targets: unknown): Problem[] {
   const problems: Problem[] = []
   const ids = new Map<string, number>()
   ;(Array.isArray(targets) ? targets : []).forEach((raw: unknown, i) => {
     if (typeof raw !== 'object' || raw === null) return
-    const t = raw as { id?: unknown; ipv4?: unknown; ipv6?: unknown }
+    const t = raw as { id?: unknown; ipv4?: unknown; ipv6?: unknown; health?: unknown }
     if (typeof t.id === 'string') {
       const first = ids.get(t.id)
       if (first !== undefined) problems.push({ path: `targets[${i}].id`, message: `target id ${t.id} is already used by targets[${first}]` })
@@ -212,6 +231,7 @@ function checkTargets(targets: unknown): Problem[] {
       if (typeof a === 'string' && !isIPv6(a)) problems.push({ path: `targets[${i}].ipv6[${j}]`, message: 'not an IPv6 address' })
     })
     if (v4.length === 0 && v6.length === 0) problems.push({ path: `targets[${i}]`, message: 'needs at least one address in ipv4 or ipv6' })
+    problems.push(...checkHealth(t.health, `targets[${i}].health`))
   })
   return problems
 }

@@ -45,6 +45,21 @@ export interface CookieConfig {
   readonly require: boolean
 }
 
+/** An active health check: exactly one of `http` (GET, expecting `expectStatus`) or `tcp` (connect). */
+export interface HealthCheckConfig {
+  /** http:// or https:// URL. */
+  readonly http: string | undefined
+  /** HOST:PORT ([v6]:PORT). */
+  readonly tcp: string | undefined
+  readonly expectStatus: number
+  readonly intervalMs: number
+  readonly timeoutMs: number
+  /** Consecutive successes that make a down (or unknown) target up. */
+  readonly rise: number
+  /** Consecutive failures that make an up (or unknown) target down. */
+  readonly fall: number
+}
+
 export interface TargetConfig {
   readonly id: string
   readonly site: string
@@ -54,6 +69,17 @@ export interface TargetConfig {
   /** Relative share of load among near-equal targets (capacity weight). */
   readonly capacity: number
   readonly tags: readonly string[]
+  /** Absent: no active check (the target counts as healthy unless passive health says otherwise). */
+  readonly health: HealthCheckConfig | undefined
+}
+
+export interface HealthConfig {
+  /** Passive health: a target is degraded when, over `windowSec`, at least `minReports` measurements of it came in and `failurePct` % or more failed. */
+  readonly passive: { readonly failurePct: number; readonly minReports: number; readonly windowSec: number }
+  /** Reported load (fraction of capacity, PATCH /v1/targets/{id} { load }) above which a target sheds new decisions. */
+  readonly overloadWatermark: number
+  /** How long the first check round may hold the start (targets not yet decided stay "unknown", which serves). */
+  readonly startupWaitMs: number
 }
 
 export type AllDownPolicy = 'best' | 'all' | 'static'
@@ -149,6 +175,7 @@ export interface SteerdnsConfig {
   readonly geo: { readonly city: string | undefined; readonly asn: string | undefined }
   readonly api: ApiConfig
   readonly measure: MeasureConfig
+  readonly health: HealthConfig
   /** Where accepted measurements, the map, overrides, admin states and the audit log persist; relative to the config file; `serve --state` overrides. */
   readonly state: { readonly dir: string }
 }
@@ -262,6 +289,19 @@ export const configSchema = {
           },
           capacity: { type: 'number', exclusiveMinimum: 0, default: 100 },
           tags: { type: 'array', items: { type: 'string', pattern: idPattern }, default: [] },
+          health: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              http: { type: 'string', pattern: '^https?://' },
+              tcp: { type: 'string', pattern: listenPattern },
+              expectStatus: { type: 'integer', minimum: 100, maximum: 599, default: 200 },
+              intervalMs: { type: 'integer', minimum: 100, maximum: 3600000, default: 1000 },
+              timeoutMs: { type: 'integer', minimum: 10, maximum: 60000, default: 500 },
+              rise: { type: 'integer', minimum: 1, maximum: 100, default: 2 },
+              fall: { type: 'integer', minimum: 1, maximum: 100, default: 3 },
+            },
+          },
         },
       },
     },
@@ -353,6 +393,25 @@ export const configSchema = {
         minSamples: { type: 'integer', minimum: 1, default: 5 },
         maxAgeSec: { type: 'integer', minimum: 1, default: 3600 },
         hysteresisPct: { type: 'number', minimum: 0, maximum: 1000, default: 10 },
+      },
+    },
+    health: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        passive: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            failurePct: { type: 'number', exclusiveMinimum: 0, maximum: 100, default: 50 },
+            minReports: { type: 'integer', minimum: 1, default: 10 },
+            windowSec: { type: 'integer', minimum: 1, maximum: 86400, default: 60 },
+          },
+        },
+        overloadWatermark: { type: 'number', exclusiveMinimum: 0, maximum: 100, default: 0.9 },
+        startupWaitMs: { type: 'integer', minimum: 0, maximum: 600000, default: 5000 },
       },
     },
     state: {
