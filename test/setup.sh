@@ -5,6 +5,7 @@
 #   knotd (knot)          - the reference server of the differential test
 #   python3               - raw-packet checks in the conformance battery
 #   mmdblookup (mmdb-bin) - an independent reader of the geo databases we write
+#   chromium              - the /ui status page test (playwright-core drives it)
 # Runs apt-get only when something is missing; needs root (or sudo) then.
 set -eu
 missing=""
@@ -13,6 +14,7 @@ command -v kdig >/dev/null 2>&1 || missing="$missing knot-dnsutils"
 command -v knotd >/dev/null 2>&1 || [ -x /usr/sbin/knotd ] || missing="$missing knot"
 command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 command -v mmdblookup >/dev/null 2>&1 || missing="$missing mmdb-bin"
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 [ -z "$missing" ] && exit 0
 echo "test/setup.sh: installing$missing" >&2
 SUDO=""
