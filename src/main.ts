@@ -79,6 +79,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     onInternalError: (err) => internalLog.error({ err }, 'query handler failed; answered SERVFAIL'),
     ...(config.log.queries ? { queryLog: (entry: QueryLogEntry) => queryLog.info(entry, 'query') } : {}),
     guard,
+    debugNames: { identity: config.identity, debugAcl: createAcl(config.guard.acl.debug) },
   })
   const listeners = await startListeners(
     config.listen.map(parseListenAddress),

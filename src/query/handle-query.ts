@@ -15,6 +15,8 @@ import type { AddressAcl, Rrl } from '../guard/index.js'
 import { parseAddress } from '../steering/index.js'
 import type { SteeringView } from '../steering/index.js'
 import type { ChaosRecords } from './chaos.js'
+import { answerDebugName } from './debug-names.js'
+import type { DebugNamesDeps } from './debug-names.js'
 import { answerSteered, keyForQuery } from './steered-answer.js'
 
 export type Transport = 'udp' | 'tcp'
@@ -38,6 +40,8 @@ export interface QueryHandlerDeps {
   readonly onInternalError?: (err: unknown) => void
   /** DDoS defences; absent means none (tests of other stages). */
   readonly guard?: GuardDeps
+  /** whoami.<zone> and _steer.<name>; absent: no debug names. */
+  readonly debugNames?: DebugNamesDeps
 }
 
 /** The guard stage's state, built from config once. */
@@ -218,6 +222,10 @@ function answer(deps: QueryHandlerDeps, query: Query, client: string, address: U
   if (query.qclass !== RRCLASS.IN) return { result: refused(), scopePrefixLen: 0 }
   const zones = deps.zones()
   const view = deps.steering?.()
+  if (deps.debugNames) {
+    const debug = answerDebugName(query, client, address, zones, view, deps.nowMs?.() ?? Date.now(), deps.debugNames)
+    if (debug) return debug
+  }
   const service = view?.setup.services.get(query.qname)
   if (view && service) {
     const key = keyForQuery(query.edns?.clientSubnet, client)
