@@ -21,11 +21,14 @@ import { registerMeasurementRoutes } from './routes/measurement-routes.js'
 import { registerOverrideRoutes } from './routes/override-routes.js'
 import { registerReadRoutes } from './routes/read-routes.js'
 import { registerTargetRoutes } from './routes/target-routes.js'
+import { registerUiRoutes } from './routes/ui-routes.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** Any one of these roles may call the route; absent: an open path (api.openPaths) or any role. */
     roles?: readonly ApiRole[]
+    /** Static files holding no data (the /ui page): anyone api.allow admits, no token checked. */
+    public?: boolean
   }
   interface FastifyRequest {
     caller: Caller
@@ -62,6 +65,8 @@ export async function buildControlApp(opts: ControlAppOptions): Promise<FastifyI
     const path = request.routeOptions.url ?? request.url
     const principal = token === undefined ? undefined : tokens.identify(token)
     Object.defineProperty(request, 'caller', { value: { name: principal?.name ?? 'anonymous', address }, enumerable: true })
+    // The page's files carry no data (its data calls carry the token), and a browser sends no header to fetch them.
+    if (request.routeOptions.config.public === true) return
     const isOpen = openPaths.has(path)
     if (isOpen && token === undefined) return
     if (principal === undefined) {
@@ -111,5 +116,6 @@ export async function buildControlApp(opts: ControlAppOptions): Promise<FastifyI
   registerTargetRoutes(app, opts.services)
   registerOverrideRoutes(app, opts.services)
   registerReadRoutes(app, opts.services)
+  registerUiRoutes(app)
   return app
 }
