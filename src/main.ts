@@ -77,7 +77,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     maxUdpResponseBytes: config.dns.maxUdpResponseBytes,
     counters,
     onInternalError: (err) => internalLog.error({ err }, 'query handler failed; answered SERVFAIL'),
-    ...(config.log.queries ? { queryLog: (entry: QueryLogEntry) => queryLog.info(entry, 'query') } : {}),
+    ...(config.log.queries ? { queryLog: (entry: QueryLogEntry) => queryLog.info(entry, 'query'), queryLogSampleRate: config.log.querySampleRate } : {}),
     guard,
     debugNames: { identity: config.identity, debugAcl: createAcl(config.guard.acl.debug) },
   })
@@ -100,6 +100,11 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
         queries: counters,
         ...(rrl ? { rrl: () => ({ ...rrl.counters, accounts: rrl.size }) } : {}),
         tcpConnections: () => listeners.tcpConnectionCount(),
+        targets: () => {
+          const states = steering.current().targetStates
+          const now = nowMs()
+          return states ? setup.targets.map((_, i) => states.describe(i, now)) : []
+        },
       },
       ready: () => {
         const failed = store.current().zones.length < config.zones.length

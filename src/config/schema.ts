@@ -167,7 +167,8 @@ export interface SteerdnsConfig {
     /** Who may query: `debug` names (later issues) and CHAOS identity names. CIDR lists. */
     readonly acl: { readonly debug: readonly string[]; readonly chaos: readonly string[] }
   }
-  readonly log: { readonly level: string; readonly queries: boolean }
+  /** `queries`: one structured line per answered query (client, ECS, name, type, rule, targets, rcode), sampled at `querySampleRate`. */
+  readonly log: { readonly level: string; readonly queries: boolean; readonly querySampleRate: number }
   readonly targets: readonly TargetConfig[]
   readonly services: readonly ServiceConfig[]
   readonly map: MapConfig
@@ -354,6 +355,7 @@ export const configSchema = {
       properties: {
         level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
         queries: { type: 'boolean', default: false },
+        querySampleRate: { type: 'number', minimum: 0, maximum: 1, default: 1 },
       },
     },
     api: {

@@ -8,7 +8,7 @@ import { clientSubnetOption, decodeQuery, EDNS_OPTION, encodeResponse, nsidOptio
 import type { EdnsOption, Query, QueryEdns, ResourceRecord, Response, ResponseEdns } from '../wire/index.js'
 import { lookup } from '../zone/index.js'
 import type { LookupResult, ZoneSet } from '../zone/index.js'
-import { bump } from '../telemetry/index.js'
+import { bump, observeHandling } from '../telemetry/index.js'
 import type { QueryCounters } from '../telemetry/index.js'
 import { checkServerCookie, makeServerCookie, RRL_ACTION, RRL_CATEGORY } from '../guard/index.js'
 import type { AddressAcl, Rrl } from '../guard/index.js'
@@ -36,6 +36,8 @@ export interface QueryHandlerDeps {
   readonly counters: QueryCounters
   /** Called once per message when query logging is on; absent (the default) costs nothing per query. */
   readonly queryLog?: (entry: QueryLogEntry) => void
+  /** Share of answered queries logged (0..1, default 1); drops and errors are always logged. */
+  readonly queryLogSampleRate?: number
   /** Called with an exception the handler caught (a bug: the client got SERVFAIL). */
   readonly onInternalError?: (err: unknown) => void
   /** DDoS defences; absent means none (tests of other stages). */
@@ -68,6 +70,9 @@ export interface QueryLogEntry {
   readonly ecs?: string
   /** Response rcode, or undefined when the message was dropped. */
   readonly rcode?: number
+  /** For steered names: the rule that decided and the targets answered. */
+  readonly rule?: string
+  readonly targets?: readonly string[]
   readonly responseBytes?: number
   /** Why there was no usable question: a decode reason (drop or error). */
   readonly reason?: string
@@ -94,8 +99,11 @@ const EMPTY: LookupResult = {
 /** Builds the handler. Pure composition; reads config once here, not per query. */
 export function createQueryHandler(deps: QueryHandlerDeps): QueryHandler {
   return (message, transport, client) => {
+    const startMs = performance.now()
     try {
-      return handle(deps, message, transport, client)
+      const reply = handle(deps, message, transport, client)
+      observeHandling(deps.counters, (performance.now() - startMs) / 1000)
+      return reply
     } catch (err) {
       deps.counters.internalErrors++
       deps.onInternalError?.(err)
@@ -159,7 +167,11 @@ function handle(deps: QueryHandlerDeps, message: Uint8Array, transport: Transpor
   // without a valid server cookie gets BADCOOKIE and a fresh cookie; clients that send no
   // cookie, and TCP, are answered as usual.
   const badCookie = transport === 'udp' && cookie !== undefined && !validated && guard?.requireCookie === true
-  const { result, scopePrefixLen } = badCookie ? { result: badCookieResult(), scopePrefixLen: 0 } : answer(deps, query, client, address)
+  const answered: Answered = badCookie ? { result: badCookieResult(), scopePrefixLen: 0 } : answer(deps, query, client, address)
+  const { result, scopePrefixLen } = answered
+  const counters = deps.counters
+  bump(counters.queriesByType, query.qtype)
+  if (answered.rule !== undefined) bump(counters.decisionsByRule, answered.rule)
   // TCP and cookie-validated clients cannot be spoofed: never rate limited, never capped.
   const action = rateLimit(guard, transport, validated, address, rrlCategory(result), rrlName(result, query.qname), nowMs)
   if (action === RRL_ACTION.DROP) return dropped(deps, client, transport, 'rrl')
@@ -167,7 +179,12 @@ function handle(deps: QueryHandlerDeps, message: Uint8Array, transport: Transpor
   // ECS is echoed whenever the query carried it (RFC 7871 section 7.2.1). Static
   // data, negative answers and source /0 get scope 0; steered answers their decision's.
   const ecs = query.edns?.clientSubnet
-  if (ecs) options.push(clientSubnetOption(ecs, ecs.sourcePrefixLen === 0 ? 0 : scopePrefixLen))
+  if (ecs) {
+    const scope = ecs.sourcePrefixLen === 0 ? 0 : scopePrefixLen
+    options.push(clientSubnetOption(ecs, scope))
+    counters.ecsQueries++
+    counters.scopeCounts[scope] = (counters.scopeCounts[scope] as number) + 1
+  }
   if (cookie) options.push(cookie)
   const maxBytes = maxResponseBytes(deps, query.edns, transport)
   const bytes = send(deps, {
@@ -187,13 +204,27 @@ function handle(deps: QueryHandlerDeps, message: Uint8Array, transport: Transpor
     maxBytes: transport === 'udp' && guard && !validated ? Math.min(maxBytes, Math.max(PLAIN_UDP_BYTES, guard.noCookieMaxUdpBytes)) : maxBytes,
     truncate: action === RRL_ACTION.SLIP,
   })
-  if (deps.queryLog) deps.queryLog(logEntry(query, client, transport, result.rcode, bytes.length))
+  // Sampled before the entry is built: at 1% the other 99% cost one random number.
+  if (deps.queryLog && (deps.queryLogSampleRate === undefined || deps.queryLogSampleRate >= 1 || Math.random() < deps.queryLogSampleRate)) {
+    deps.queryLog(logEntry(deps, query, client, transport, result.rcode, bytes.length, answered))
+  }
   return bytes
 }
 
-function logEntry(query: Query, client: string, transport: Transport, rcode: number, responseBytes: number): QueryLogEntry {
+/** An answer with what decided it: the steering rule and targets, when a steered name answered. */
+interface Answered {
+  readonly result: LookupResult
+  readonly scopePrefixLen: number
+  readonly rule?: string | undefined
+  readonly targets?: readonly number[] | undefined
+}
+
+function logEntry(deps: QueryHandlerDeps, query: Query, client: string, transport: Transport, rcode: number, responseBytes: number, answered: Answered): QueryLogEntry {
   const ecs = query.edns?.clientSubnet
+  const setup = answered.targets ? deps.steering?.().setup : undefined
   return {
+    ...(answered.rule !== undefined ? { rule: answered.rule } : {}),
+    ...(setup && answered.targets ? { targets: answered.targets.map((i) => setup.targets[i]?.id ?? String(i)) } : {}),
     client,
     transport,
     qname: toFqdn(query.qname),
@@ -213,7 +244,7 @@ function formatAddress(address: Uint8Array): string {
   return groups.join(':')
 }
 
-function answer(deps: QueryHandlerDeps, query: Query, client: string, address: Uint8Array | undefined): { result: LookupResult; scopePrefixLen: number } {
+function answer(deps: QueryHandlerDeps, query: Query, client: string, address: Uint8Array | undefined): Answered {
   if (query.qtype === RRTYPE.AXFR || query.qtype === RRTYPE.IXFR) return { result: refused(), scopePrefixLen: 0 }
   if (query.qclass === RRCLASS.CH) {
     const allowed = !deps.guard || (address !== undefined && deps.guard.chaosAcl.allows(address))
@@ -231,7 +262,7 @@ function answer(deps: QueryHandlerDeps, query: Query, client: string, address: U
     const key = keyForQuery(query.edns?.clientSubnet, client)
     if (key) {
       const steered = answerSteered(service, query.qname, query.qtype, key, view, zones, deps.nowMs?.() ?? Date.now())
-      if (!steered.useStatic) return { result: steered.result, scopePrefixLen: steered.scopePrefixLen }
+      if (!steered.useStatic) return steered
     }
   }
   return { result: lookup(zones, query.qname, query.qtype, view?.setup.services), scopePrefixLen: 0 }

@@ -16,6 +16,10 @@ export interface SteeredResult {
   readonly scopePrefixLen: number
   /** True when the zone's static records must answer instead (all-down policy "static"). */
   readonly useStatic: boolean
+  /** The rule that decided (for metrics and the query log); undefined when no decision ran. */
+  readonly rule?: string
+  /** Target ids answered, for the query log. */
+  readonly targets?: readonly number[]
 }
 
 /**
@@ -52,7 +56,7 @@ export function answerSteered(
   const family = qtype === RRTYPE.A || qtype === RRTYPE.ANY ? 4 : qtype === RRTYPE.AAAA ? 6 : undefined
   if (family === undefined) return nodata
   const decision = select(service, key, family, view, nowMs)
-  if (decision.useStatic) return { ...nodata, useStatic: true }
+  if (decision.useStatic) return { ...nodata, useStatic: true, rule: decision.rule }
   const type = family === 4 ? RRTYPE.A : RRTYPE.AAAA
   const answer: ResourceRecord[] = []
   for (const index of decision.targets) {
@@ -62,10 +66,12 @@ export function answerSteered(
       answer.push({ name: qname, type, class: RRCLASS.IN, ttlSec: decision.ttlSec, rdata: [address] })
     }
   }
-  if (answer.length === 0) return nodata
+  if (answer.length === 0) return { ...nodata, rule: decision.rule }
   return {
     result: { rcode: RCODE.NOERROR, authoritative: true, answer, authority: [], additional: [], requiredAdditional: 0 },
     scopePrefixLen: decision.scopePrefixLen,
     useStatic: false,
+    rule: decision.rule,
+    targets: decision.targets,
   }
 }

@@ -6,6 +6,8 @@
  * (seconds, bytes).
  */
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
+import type { Metric } from 'prom-client'
+import { HANDLING_BUCKETS_SEC } from './query-counters.js'
 import type { QueryCounters } from './query-counters.js'
 
 /** Read at scrape time; every field optional so a node without a part (no RRL, no API) still exports the rest. */
@@ -22,7 +24,12 @@ export interface MetricSources {
     readonly estimators: number
   }
   readonly api?: () => ReadonlyMap<string, number>
+  /** Per target: admin state, health status, serving. */
+  readonly targets?: () => readonly { readonly id: string; readonly admin: string; readonly health: string; readonly serving: boolean; readonly degraded: boolean }[]
 }
+
+/** Upper bounds of the ECS scope histogram (prefix lengths). */
+const SCOPE_BUCKETS = [0, 8, 16, 20, 24, 28, 32, 40, 48, 56, 64, 128] as const
 
 export interface Metrics {
   readonly contentType: string
@@ -71,6 +78,56 @@ export function createMetrics(sources: MetricSources): Metrics {
   })
   mirrorCounter('steerdns_dns_truncated_total', 'Responses sent with TC=1 (size, amplification cap or RRL slip).', [], (set) => set({}, q.truncated))
   mirrorCounter('steerdns_dns_internal_errors_total', 'Queries answered SERVFAIL because of a bug (must stay 0).', [], (set) => set({}, q.internalErrors))
+  mirrorCounter('steerdns_dns_queries_by_type_total', 'Questions answered, by QTYPE.', ['type'], (set) => {
+    for (const [type, n] of q.queriesByType) set({ type: TYPE_NAMES[type] ?? `TYPE${type}` }, n)
+  })
+  mirrorCounter('steerdns_steering_decisions_total', 'Steering decisions, by the rule that decided (map, geo, default, override, all-down, no-address).', ['rule'], (set) => {
+    for (const [rule, n] of q.decisionsByRule) set({ rule }, n)
+  })
+  mirrorCounter('steerdns_dns_ecs_queries_total', 'Queries with an EDNS Client Subnet option (their share: divide by steerdns_dns_queries_total).', [], (set) => set({}, q.ecsQueries))
+  // Histograms built from the data plane's fixed buckets at scrape time (prom-client's Histogram would be fed per query).
+  registry.registerMetric(
+    bucketHistogram('steerdns_dns_ecs_scope', 'ECS scope prefix length returned, for queries with ECS.', SCOPE_BUCKETS, () => {
+      const counts = new Array<number>(SCOPE_BUCKETS.length).fill(0)
+      let sum = 0
+      q.scopeCounts.forEach((n, scope) => {
+        if (n === 0) return
+        sum += n * scope
+        const i = SCOPE_BUCKETS.findIndex((le) => scope <= le)
+        counts[i] = (counts[i] as number) + n
+      })
+      return { counts, sum }
+    }),
+  )
+  registry.registerMetric(
+    bucketHistogram('steerdns_dns_handling_seconds', 'Time to handle one DNS message (decode to encoded answer), in the process.', HANDLING_BUCKETS_SEC, () => ({
+      counts: Array.from(q.handlingCounts),
+      sum: q.handlingSumSec,
+    })),
+  )
+  const targets = sources.targets
+  if (targets) {
+    new Gauge({
+      name: 'steerdns_target_serving',
+      help: 'Whether a target receives new clients (1) or not (0).',
+      labelNames: ['target'],
+      registers: [registry],
+      collect() {
+        this.reset()
+        for (const t of targets()) this.set({ target: t.id }, t.serving ? 1 : 0)
+      },
+    })
+    new Gauge({
+      name: 'steerdns_target_state',
+      help: 'Admin state and health of each target: 1 for the current (admin, health) pair.',
+      labelNames: ['target', 'admin', 'health'],
+      registers: [registry],
+      collect() {
+        this.reset()
+        for (const t of targets()) this.set({ target: t.id, admin: t.admin, health: t.degraded ? 'degraded' : t.health }, 1)
+      },
+    })
+  }
   const rrl = sources.rrl
   if (rrl) {
     mirrorCounter('steerdns_rrl_decisions_total', 'Response rate limiting decisions for UDP responses: sent, dropped, slipped (sent truncated).', ['action'], (set) => {
@@ -108,6 +165,39 @@ export function createMetrics(sources: MetricSources): Metrics {
   }
   return { contentType: registry.contentType, text: () => registry.metrics() }
 }
+
+/**
+ * A Prometheus histogram whose buckets the data plane already counted:
+ * `read` gives per-bucket counts (not cumulative; the last one is +Inf when
+ * it has one more entry than `bounds`) and the sum.
+ */
+function bucketHistogram(name: string, help: string, bounds: readonly number[], read: () => { counts: readonly number[]; sum: number }): Metric {
+  return {
+    name,
+    help,
+    type: 'histogram',
+    async get() {
+      const { counts, sum } = read()
+      const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = []
+      let cumulative = 0
+      bounds.forEach((le, i) => {
+        cumulative += counts[i] ?? 0
+        values.push({ labels: { le }, value: cumulative, metricName: `${name}_bucket` })
+      })
+      for (let i = bounds.length; i < counts.length; i++) cumulative += counts[i] ?? 0
+      values.push({ labels: { le: '+Inf' }, value: cumulative, metricName: `${name}_bucket` })
+      values.push({ labels: {}, value: sum, metricName: `${name}_sum` })
+      values.push({ labels: {}, value: cumulative, metricName: `${name}_count` })
+      return { name, help, type: 'histogram', values, aggregator: 'sum' }
+    },
+    reset() {},
+    get labelNames() {
+      return []
+    },
+  } as unknown as Metric
+}
+
+const TYPE_NAMES: Record<number, string> = { 1: 'A', 2: 'NS', 5: 'CNAME', 6: 'SOA', 12: 'PTR', 15: 'MX', 16: 'TXT', 28: 'AAAA', 33: 'SRV', 35: 'NAPTR', 43: 'DS', 64: 'SVCB', 65: 'HTTPS', 255: 'ANY', 257: 'CAA' }
 
 const RCODE_NAMES: Record<number, string> = {
   0: 'NOERROR',
