@@ -63,6 +63,9 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   // Overrides and admin states are published here, before any listener opens.
   const restored = restore.attach(steering)
   if (opts.mapFile) await restored.measurement.importFile(restore.map)
+  // Health before the first query: persisted states, then one round of checks (bounded).
+  await restored.health.begin()
+  restored.operator.publishTargetStates()
   const { store, outcomes } = await createZoneStore(config.zones, logger.child({ module: 'zone' }))
   const counters = createQueryCounters()
   const guard = buildGuard(config.guard)
@@ -81,12 +84,17 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     guard,
     debugNames: { identity: config.identity, debugAcl: createAcl(config.guard.acl.debug) },
   })
-  const listeners = await startListeners(
-    config.listen.map(parseListenAddress),
-    handler,
-    config.guard.tcp,
-    logger.child({ module: 'server' }),
-  )
+  let listeners
+  try {
+    listeners = await startListeners(config.listen.map(parseListenAddress), handler, config.guard.tcp, logger.child({ module: 'server' }))
+  } catch (err) {
+    // Release the state directory (its lock) and the checker: a failed start leaves nothing running.
+    await restored.health.close()
+    await restored.measurement.close()
+    await restored.operator.close()
+    await restored.stateDir.close()
+    throw err
+  }
   const stopWatching = config.dns.zonePollIntervalMs > 0 ? store.watch(config.dns.zonePollIntervalMs) : () => {}
   const geoWatcher = config.geo.city ? watchGeo(config.geo.city, steering, steeringLog) : undefined
   let control: ControlPlane
@@ -118,6 +126,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     stopWatching()
     geoWatcher?.stop()
     await listeners.close()
+    await restored.health.close()
     await restored.measurement.close()
     await restored.operator.close()
     await restored.stateDir.close()

@@ -28,6 +28,8 @@ import { OperatorState } from './operator-events.js'
 import type { OperatorEvent, OperatorSnapshot } from './operator-events.js'
 import { createOperatorService } from './operator-service.js'
 import type { OperatorService } from './operator-service.js'
+import { createHealthRuntime } from './health-runtime.js'
+import type { HealthRuntime, PersistedHealth } from './health-runtime.js'
 import { decodeReports } from './report-codec.js'
 import type { ReportBatchRecord } from './report-codec.js'
 
@@ -40,6 +42,7 @@ export interface RestoredState {
   readonly mapSource: MapSource
   readonly operator: OperatorService
   readonly measurement: MeasurementService
+  readonly health: HealthRuntime
 }
 
 export interface RestoreOptions {
@@ -107,7 +110,18 @@ export async function restoreControlState(opts: RestoreOptions): Promise<{ map: 
     log.info({ version: map.version, entries: map.size, source: mapSource }, 'map to serve first')
 
     const attach = (steering: SteeringState): RestoredState => {
-      const operator = createOperatorService({ journal: operatorJournal, state: operatorState, setup, steering, nowMs, log: log.child({ module: 'operator' }) })
+      // The runtime and the operator service refer to each other: health changes republish target states.
+      let operatorRef: OperatorService | undefined
+      const health = createHealthRuntime({
+        config,
+        setup,
+        document: stateDir.document<PersistedHealth>('health'),
+        nowMs,
+        log: log.child({ module: 'health' }),
+        onChange: () => operatorRef?.publishTargetStates(),
+      })
+      const operator = createOperatorService({ journal: operatorJournal, state: operatorState, setup, steering, nowMs, log: log.child({ module: 'operator' }), health: () => health.records() })
+      operatorRef = operator
       operator.publish()
       const measurement = createMeasurementService({
         journal: measurementJournal,
@@ -123,8 +137,9 @@ export async function restoreControlState(opts: RestoreOptions): Promise<{ map: 
         nowMs,
         log: log.child({ module: 'measure' }),
         onImport: (caller, version, entries) => operator.recordMapImport(caller, version, entries),
+        onAccepted: (reports, now) => health.onReports(reports, now),
       })
-      return { stateDir, map, mapSource, operator, measurement }
+      return { stateDir, map, mapSource, operator, measurement, health }
     }
     return { map, mapSource, attach, stateDir }
   } catch (err) {
@@ -183,6 +198,7 @@ export async function startControlPlane(opts: StartControlPlaneOptions): Promise
     metrics,
   }
   measurement.start()
+  restored.health.start()
   let app: FastifyInstance | undefined
   let apiAddress: ControlPlane['apiAddress']
   if (config.api.listen !== '') {
@@ -199,6 +215,7 @@ export async function startControlPlane(opts: StartControlPlaneOptions): Promise
     restored,
     async close() {
       await app?.close()
+      await restored.health.close()
       await measurement.close()
       await operator.close()
       await restored.stateDir.close()

@@ -12,7 +12,7 @@
 import { ApiProblem } from '../control/index.js'
 import type { Caller, MapService, MapSummary, MeasurementsService, ProbeService } from '../control/index.js'
 import { createRecipeMaker, MeasureError, reduceClient, validateMeasurementBatch } from '../measure/index.js'
-import type { Aggregator, AggregatorSnapshot } from '../measure/index.js'
+import type { AcceptedReport, Aggregator, AggregatorSnapshot } from '../measure/index.js'
 import type { Journal } from '../state/index.js'
 import { writeFileAtomic } from '../state/index.js'
 import { formatMapJson, fnv1a32, MapError, mapToJson, parseMapJson } from '../steering/index.js'
@@ -40,6 +40,8 @@ export interface MeasurementServiceDeps {
   readonly map: { readonly ipv4Prefix: number; readonly ipv6Prefix: number; readonly staleAfterSec: number }
   readonly nowMs: () => number
   readonly log: Logger
+  /** Accepted reports, after they are durable (passive health). */
+  readonly onAccepted?: (reports: readonly AcceptedReport[], nowMs: number) => void
   /** Audit entry for an import. */
   readonly onImport: (caller: Caller, version: number, entries: number) => Promise<void>
   /** Reports between aggregator checkpoints (default 200000), and the longest gap (default 300 s). */
@@ -153,6 +155,7 @@ export function createMeasurementService(deps: MeasurementServiceDeps): Measurem
         try {
           await journal.append([encodeReports(batch.reports, targetId)])
           aggregator.add(batch.reports)
+          deps.onAccepted?.(batch.reports, nowMs())
         } finally {
           appending--
         }

@@ -34,8 +34,10 @@ export interface OperatorService {
   readonly audit: AuditService
   /** Journals a map import for the audit log. */
   recordMapImport(caller: Caller, version: number, entries: number): Promise<void>
-  /** Compiles and publishes overrides and target states from the current state (start, health changes). */
+  /** Compiles and publishes overrides and target states from the current state (start). */
   publish(): void
+  /** Publishes target states only (health changed). */
+  publishTargetStates(): void
   /** Checkpoints and closes the journal. */
   close(): Promise<void>
 }
@@ -186,6 +188,10 @@ export function createOperatorService(deps: OperatorServiceDeps): OperatorServic
     overrides,
     targets,
     audit,
+    publishTargetStates() {
+      version++
+      steering.setTargetStates(createTargetStates(setup, state.admin, { version, ...(deps.health ? { health: deps.health() } : {}) }))
+    },
     recordMapImport: (caller, mapVersion, entries) =>
       serialize(() => commit({ type: 'map-import', at: nowMs(), by: caller.name, address: caller.address, version: mapVersion, entries })),
     publish,
