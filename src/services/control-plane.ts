@@ -111,17 +111,17 @@ export async function restoreControlState(opts: RestoreOptions): Promise<{ map: 
 
     const attach = (steering: SteeringState): RestoredState => {
       // The runtime and the operator service refer to each other: health changes republish target states.
-      let operatorRef: OperatorService | undefined
+      const ref: { operator?: OperatorService } = {}
       const health = createHealthRuntime({
         config,
         setup,
         document: stateDir.document<PersistedHealth>('health'),
         nowMs,
         log: log.child({ module: 'health' }),
-        onChange: () => operatorRef?.publishTargetStates(),
+        onChange: () => ref.operator?.publishTargetStates(),
       })
       const operator = createOperatorService({ journal: operatorJournal, state: operatorState, setup, steering, nowMs, log: log.child({ module: 'operator' }), health: () => health.records() })
-      operatorRef = operator
+      ref.operator = operator
       operator.publish()
       const measurement = createMeasurementService({
         journal: measurementJournal,
