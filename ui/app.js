@@ -242,6 +242,29 @@ function renderWorld(targets, map) {
   world.replaceChildren(...(located.length > 0 ? [worldMap(located, total)] : []), tiles)
 }
 
+/**
+ * Continents as coarse hand-drawn outlines ([lon, lat] points): enough to
+ * tell where a site is at a glance, small enough to ship inline with no
+ * map data files or tiles.
+ */
+const LAND = [
+  // North America
+  [[-168, 65], [-160, 71], [-140, 70], [-120, 70], [-95, 72], [-80, 73], [-65, 60], [-55, 52], [-67, 45], [-70, 42], [-76, 35], [-81, 31], [-80, 25], [-82, 27], [-84, 30], [-90, 29], [-97, 27], [-97, 22], [-92, 18], [-88, 21], [-87, 16], [-83, 10], [-78, 8], [-80, 7], [-86, 12], [-92, 14], [-105, 20], [-110, 24], [-112, 30], [-115, 30], [-118, 34], [-124, 40], [-124, 48], [-130, 55], [-140, 60], [-152, 59], [-165, 60]],
+  // Greenland
+  [[-73, 78], [-60, 82], [-30, 83], [-20, 75], [-40, 65], [-45, 60], [-52, 65], [-57, 73]],
+  // South America
+  [[-78, 8], [-72, 12], [-62, 10], [-52, 5], [-35, -5], [-39, -13], [-41, -22], [-48, -26], [-58, -35], [-62, -40], [-66, -46], [-68, -53], [-73, -52], [-75, -42], [-72, -30], [-70, -18], [-76, -14], [-81, -5], [-80, 1], [-77, 7]],
+  // Eurasia
+  [[-10, 36], [-9, 43], [-2, 44], [-5, 48], [2, 51], [8, 54], [10, 58], [5, 62], [15, 69], [28, 71], [40, 67], [60, 69], [80, 73], [105, 78], [140, 72], [170, 70], [180, 66], [178, 62], [163, 60], [156, 51], [142, 54], [135, 44], [129, 35], [122, 40], [121, 31], [117, 24], [108, 21], [106, 10], [100, 13], [104, 1], [98, 8], [97, 17], [92, 22], [80, 15], [77, 8], [72, 20], [67, 25], [57, 25], [56, 22], [52, 17], [43, 13], [35, 28], [34, 31], [27, 37], [26, 41], [23, 36], [19, 40], [13, 45], [16, 38], [12, 44], [8, 44], [3, 43], [-5, 36]],
+  // Great Britain, Japan
+  [[-5, 50], [1, 51], [1, 53], [-3, 56], [-2, 58], [-6, 58], [-5, 55], [-3, 54]],
+  [[130, 31], [135, 34], [140, 35], [142, 40], [142, 45], [140, 42], [139, 38], [135, 35], [130, 34]],
+  // Africa
+  [[-17, 15], [-17, 21], [-10, 30], [-6, 35], [10, 37], [20, 32], [32, 31], [35, 28], [43, 12], [51, 12], [44, -2], [40, -10], [40, -16], [35, -24], [32, -29], [26, -34], [20, -35], [18, -29], [12, -17], [13, -8], [9, -1], [9, 4], [4, 6], [-8, 4], [-13, 8]],
+  // Australia
+  [[114, -22], [122, -18], [130, -12], [137, -12], [141, -11], [146, -19], [153, -26], [151, -33], [146, -39], [140, -38], [135, -34], [131, -31], [115, -34]],
+]
+
 /** Equirectangular plot: x = longitude, y = latitude; a circle's area grows with the target's share. */
 function worldMap(targets, total) {
   const W = 720
@@ -251,6 +274,7 @@ function worldMap(targets, total) {
   const grid = []
   for (let lon = -150; lon <= 150; lon += 30) grid.push(svg('line', { x1: x(lon), y1: 0, x2: x(lon), y2: H, class: lon === 0 ? 'axis' : 'grid' }))
   for (let lat = -60; lat <= 60; lat += 30) grid.push(svg('line', { x1: 0, y1: y(lat), x2: W, y2: y(lat), class: lat === 0 ? 'axis' : 'grid' }))
+  const land = LAND.map((outline) => svg('polygon', { class: 'land', points: outline.map(([lon, lat]) => `${x(lon).toFixed(1)},${y(lat).toFixed(1)}`).join(' ') }))
   const marks = targets.map((t) => {
     const at = locationOf(t)
     const count = state.firstChoice?.get(t.id)
@@ -264,7 +288,7 @@ function worldMap(targets, total) {
   })
   const title = svg('title')
   title.textContent = 'Targets on a world map, sized by the map entries steered to each'
-  return svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', class: 'worldmap' }, title, svg('rect', { x: 0, y: 0, width: W, height: H, class: 'sea' }), ...grid, ...marks)
+  return svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', class: 'worldmap' }, title, svg('rect', { x: 0, y: 0, width: W, height: H, class: 'sea' }), ...land, ...grid, ...marks)
 }
 
 function renderOverrides(overrides) {
@@ -279,7 +303,7 @@ function renderOverrides(overrides) {
       cell(o.kind === 'pin' ? `answer ${(o.targets ?? []).join(', then ')}` : `${o.biasMs > 0 ? '+' : ''}${o.biasMs} ms on its score`),
       cell(o.reason),
       cell(o.expiresAt ? time(o.expiresAt) : 'never'),
-      cell(o.createdBy, el('span', { class: 'detail' }, ' '), time(o.createdAt)),
+      cell(o.createdBy, el('br'), el('span', { class: 'detail' }, time(o.createdAt))),
     ),
   )
   body.replaceChildren(...(rows.length > 0 ? rows : [emptyRow(7, 'No overrides in force: the map and health decide.')]))
