@@ -23,6 +23,7 @@ const state = {
   timer: undefined,
   /** 'unknown' until asked once; 'missing' when the server has no such route (then it is not asked again). */
   decisions: 'unknown',
+  decisionsError: '',
   /** Map version and entry count of the export last counted. */
   exportKey: '',
   /** @type {Map<string, { v4: number, v6: number, prefixes: string[] }> | undefined} */
@@ -324,11 +325,10 @@ async function loadDecisions() {
     state.decisions = 'available'
     return Array.isArray(decisions) ? decisions : (decisions.decisions ?? [])
   } catch (err) {
-    if (err instanceof ApiError && (err.status === 404 || err.status === 405)) {
-      state.decisions = 'missing'
-      return undefined
-    }
-    throw err
+    // Optional: whatever goes wrong here must not hide the rest of the page.
+    if (err instanceof ApiError && (err.status === 404 || err.status === 405)) state.decisions = 'missing'
+    else state.decisionsError = err instanceof Error ? err.message : String(err)
+    return undefined
   }
 }
 
@@ -336,7 +336,10 @@ function renderDecisions(decisions) {
   const note = $('decisions-note')
   const table = $('decisions')
   if (decisions === undefined) {
-    note.textContent = 'This server does not publish its recent decisions (GET /v1/decisions is not there). Explain one decision below, or use "steerdns explain".'
+    note.textContent =
+      state.decisions === 'missing'
+        ? 'This server does not publish its recent decisions (GET /v1/decisions is not there). Explain one decision below, or use "steerdns explain".'
+        : `Recent decisions could not be read: ${state.decisionsError}.`
     table.hidden = true
     return
   }
