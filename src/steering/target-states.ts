@@ -1,9 +1,16 @@
 /**
  * Per-target state for the steering decision (DESIGN.md step 3 and 7): the
  * operator's admin state (up, down, drain; a load-sharing weight; why; until
- * when) and, from health checks, health (unknown, up, down; degraded). One
- * immutable snapshot in arrays indexed by target, published by the control
- * plane; select() reads it with a few array loads per candidate.
+ * when), health from active checks (unknown, up, down) and passive health
+ * (degraded), and the reported load (a fraction of capacity) against the
+ * overload watermark. One immutable snapshot in arrays indexed by target,
+ * published by the control plane; select() reads it with a few array loads
+ * per candidate.
+ *
+ * New clients go only to serving targets: admin up, health not down, not
+ * degraded. Draining and degraded targets keep working for the clients that
+ * already have them (resolver caches) and are preferred over down targets
+ * when nothing serves (alive()).
  *
  * Admin records expire per decision (a comparison against `nowMs`): from
  * expiresAtMs on, the target is back to up at its configured capacity, and
@@ -15,7 +22,7 @@ import { joinPath, OverrideError, OverrideErrorCode } from './override-error.js'
 import type { OverrideProblem } from './override-error.js'
 import type { SteeringSetup, Target } from './targets.js'
 
-/** up: serves. down: removed. drain: removed from new decisions, still preferred over down targets when nothing serves. */
+/** up: serves. down: removed. drain: removed from new decisions, still preferred over down targets when nothing serves (like degraded). */
 export type AdminState = 'up' | 'down' | 'drain'
 
 /** unknown (not checked yet) serves, so a restart never answers all-down; down does not. */
@@ -33,12 +40,17 @@ export interface TargetAdminRecord {
   readonly changedAtMs: number
 }
 
-/** What health checks report for one target (issue 5 fills it in). */
+/** What health checks report for one target: the active check's status and the passive verdict. */
 export interface TargetHealthRecord {
   readonly status: HealthStatus
-  /** Serving but impaired: answers carry the service's minimum TTL. */
+  /**
+   * Passive health: reported measurements to this target fail past the
+   * threshold. Like a drain, the target loses new clients (not serving) but
+   * still answers before down targets when nothing serves, and answers that
+   * include it carry the service's minimum TTL.
+   */
   readonly degraded?: boolean
-  /** ms since the epoch of the last status change. */
+  /** ms since the epoch of the last change of status or of the degraded verdict (the "just changed" TTL window). */
   readonly changedAtMs?: number
 }
 
@@ -52,6 +64,10 @@ export interface TargetStatus {
   /** Effective load-sharing weight. */
   readonly weight: number
   readonly capacity: number
+  /** Reported load, fraction of capacity (1 = full); undefined when never reported. */
+  readonly load: number | undefined
+  /** Load above the overload watermark: the target sheds new decisions. */
+  readonly overloaded: boolean
   readonly reason: string | undefined
   readonly expiresAtMs: number | undefined
   /** Latest admin or health change (an admin record's expiry counts), undefined when none. */
@@ -61,6 +77,7 @@ export interface TargetStatus {
 const ADMIN_CODES: readonly AdminState[] = ['up', 'down', 'drain']
 const HEALTH_CODES: readonly HealthStatus[] = ['unknown', 'up', 'down']
 const UP = 0
+const DOWN = 1
 const DRAIN = 2
 const HEALTH_DOWN = 2
 
@@ -78,6 +95,11 @@ interface TargetStatesParts {
   readonly degraded: Uint8Array
   /** NaN: never changed. */
   readonly healthChangedAtMs: Float64Array
+  /** Reported load, fraction of capacity; NaN: not reported. */
+  readonly load: Float64Array
+  /** Fraction of capacity (> 0). */
+  readonly overloadWatermark: number
+  readonly anyOverloaded: boolean
 }
 
 /**
@@ -88,6 +110,14 @@ interface TargetStatesParts {
 export class TargetStates {
   readonly setup: SteeringSetup
   readonly version: number
+  /** Load (fraction of capacity) above which a target sheds new decisions. */
+  readonly overloadWatermark: number
+  /**
+   * Some target's load is above the watermark. select() checks this one
+   * field before any shedding work, so a snapshot without overload costs the
+   * query path nothing more.
+   */
+  readonly anyOverloaded: boolean
   private readonly p: TargetStatesParts
 
   /** Internal: use createTargetStates(). */
@@ -95,6 +125,8 @@ export class TargetStates {
     this.p = parts
     this.setup = parts.setup
     this.version = parts.version
+    this.overloadWatermark = parts.overloadWatermark
+    this.anyOverloaded = parts.anyOverloaded
   }
 
   /** Whether the admin record of `target` applies at `nowMs`. */
@@ -107,15 +139,35 @@ export class TargetStates {
     return this.active(target, nowMs) ? (ADMIN_CODES[this.p.adminCode[target] as number] as AdminState) : 'up'
   }
 
-  /** Admin up and health not down: the target may receive new clients (DESIGN.md step 3). */
+  /** Admin up, health not down and not degraded: the target may receive new clients (DESIGN.md step 3). */
   serving(target: number, nowMs: number): boolean {
     const admin = this.active(target, nowMs) ? (this.p.adminCode[target] as number) : UP
-    return admin === UP && this.p.healthCode[target] !== HEALTH_DOWN
+    return admin === UP && this.p.healthCode[target] !== HEALTH_DOWN && this.p.degraded[target] !== 1
   }
 
-  /** Draining by the operator and not down by health: the best of the non-serving (all-down fallback). */
+  /**
+   * Admin not down and health not down: the target still works for the
+   * clients it has, even while draining or degraded. The all-down fallback
+   * prefers these over down targets.
+   */
+  alive(target: number, nowMs: number): boolean {
+    const admin = this.active(target, nowMs) ? (this.p.adminCode[target] as number) : UP
+    return admin !== DOWN && this.p.healthCode[target] !== HEALTH_DOWN
+  }
+
+  /** Draining by the operator and not down by health. */
   drainingButAlive(target: number, nowMs: number): boolean {
     return this.active(target, nowMs) && this.p.adminCode[target] === DRAIN && this.p.healthCode[target] !== HEALTH_DOWN
+  }
+
+  /**
+   * Admin up and health not down, but degraded by passive health: out of new
+   * answers only because clients report failures. Probes should keep
+   * measuring such a target, or its passive verdict could never clear.
+   */
+  degradedButUp(target: number, nowMs: number): boolean {
+    const admin = this.active(target, nowMs) ? (this.p.adminCode[target] as number) : UP
+    return admin === UP && this.p.healthCode[target] !== HEALTH_DOWN && this.p.degraded[target] === 1
   }
 
   health(target: number): HealthStatus {
@@ -124,6 +176,31 @@ export class TargetStates {
 
   degraded(target: number): boolean {
     return this.p.degraded[target] === 1
+  }
+
+  /** Reported load, fraction of capacity (1 = full); undefined when never reported. */
+  load(target: number): number | undefined {
+    const load = this.p.load[target] ?? NaN
+    return Number.isNaN(load) ? undefined : load
+  }
+
+  /** Reported load strictly above the watermark (a target exactly at it sheds nothing). */
+  overloaded(target: number): boolean {
+    // NaN (not reported) compares false.
+    return (this.p.load[target] as number) > this.overloadWatermark
+  }
+
+  /**
+   * Room left below the watermark, in weight units: weight × max(0,
+   * watermark − load), with an unreported load counting as 0. Rendezvous
+   * weights for shed clients, so a target takes shed clients in proportion
+   * to how much it can take before it would shed too. Says nothing about
+   * serving (select() checks that).
+   */
+  spareCapacity(target: number, nowMs: number): number {
+    const load = this.p.load[target] ?? NaN
+    const room = this.overloadWatermark - (Number.isNaN(load) ? 0 : load)
+    return room > 0 ? this.weight(target, nowMs) * room : 0
   }
 
   /** Load-sharing weight at `nowMs`: the admin record's, else the configured capacity. */
@@ -165,6 +242,8 @@ export class TargetStates {
       serving: this.serving(target, nowMs),
       weight: this.weight(target, nowMs),
       capacity: t.capacity,
+      load: this.load(target),
+      overloaded: this.overloaded(target),
       reason: record?.reason,
       expiresAtMs: record?.expiresAtMs,
       changedAtMs: Number.isNaN(changed) ? undefined : changed,
@@ -176,13 +255,22 @@ export interface TargetStatesOptions {
   /** Health per target id; targets not listed are unknown (serving). */
   readonly health?: ReadonlyMap<string, TargetHealthRecord>
   readonly version?: number
+  /** Reported load per target id, fraction of capacity (0 to 100, 1 = full); targets not listed have none. */
+  readonly load?: ReadonlyMap<string, number>
+  /** Fraction of capacity above which a target sheds (config health.overloadWatermark; default 0.9). */
+  readonly overloadWatermark?: number
 }
+
+/** config/schema.ts's default for health.overloadWatermark. */
+export const DEFAULT_OVERLOAD_WATERMARK = 0.9
+/** Upper bound on a load or watermark, as the API and config schemas allow. */
+const MAX_LOAD = 100
 
 /**
  * Compiles admin records (by target id) and health for `setup`. Throws
  * STEER_ERR_OVERRIDE_TARGET_STATE_INVALID listing every problem, paths by
  * target id as JSON keys (`["sea-1"].weight`, `["sea-9"]` for an unknown id,
- * `health["sea-9"].status`).
+ * `health["sea-9"].status`, `load["sea-1"]`, `overloadWatermark`).
  */
 export function createTargetStates(
   setup: SteeringSetup,
@@ -227,10 +315,25 @@ export function createTargetStates(
       healthChangedAtMs[t] = h.changedAtMs ?? NaN
     }
   }
+  const load = new Float64Array(n).fill(NaN)
+  const overloadWatermark = opts.overloadWatermark ?? DEFAULT_OVERLOAD_WATERMARK
+  const watermarkOk = typeof overloadWatermark === 'number' && overloadWatermark > 0 && overloadWatermark <= MAX_LOAD
+  if (!watermarkOk) problems.push({ path: 'overloadWatermark', message: `must be a number above 0 and at most ${MAX_LOAD} (fraction of capacity)` })
+  let anyOverloaded = false
+  for (const [id, value] of opts.load ?? new Map<string, number>()) {
+    const path = joinPath('load', id)
+    const t = setup.targetIndex.get(id)
+    if (t === undefined) problems.push({ path, message: 'unknown target' })
+    else if (typeof value !== 'number' || !(value >= 0 && value <= MAX_LOAD)) problems.push({ path, message: `must be a number from 0 to ${MAX_LOAD} (fraction of capacity)` })
+    else {
+      load[t] = value
+      if (value > overloadWatermark) anyOverloaded = true
+    }
+  }
   const version = opts.version ?? 0
   if (!Number.isSafeInteger(version) || version < 0) problems.push({ path: '', message: `version ${version} is not a non-negative integer` })
   if (problems.length > 0) throw new OverrideError(OverrideErrorCode.TARGET_STATE_INVALID, problems)
-  return new TargetStates({ setup, version, adminCode, adminWeight, adminExpiresAtMs, adminChangedAtMs, adminRecord, healthCode, degraded, healthChangedAtMs })
+  return new TargetStates({ setup, version, adminCode, adminWeight, adminExpiresAtMs, adminChangedAtMs, adminRecord, healthCode, degraded, healthChangedAtMs, load, overloadWatermark, anyOverloaded })
 }
 
 /** Upper bound on a weight: capacities are relative, so a larger number is a typo. */

@@ -1,8 +1,10 @@
 /**
- * Target states on their own: admin state combined with health into
- * "serving", weights replacing capacity, expiry restoring up at capacity (and
- * counting as a change), PATCH bodies validated with JSON paths, bad records
- * refused with every problem. Decisions that use them: select-overrides.test.ts.
+ * Target states on their own: admin state combined with health and the
+ * passive degraded verdict into "serving", weights replacing capacity, expiry
+ * restoring up at capacity (and counting as a change), PATCH bodies validated
+ * with JSON paths, bad records refused with every problem. Load and the
+ * overload watermark: target-load.test.ts. Decisions that use them:
+ * select-overrides.test.ts and select-shed.test.ts.
  */
 import t from 'tap'
 import { buildSteeringSetup, createTargetStates, OverrideErrorCode, validateTargetPatch } from '../../src/steering/index.js'
@@ -33,7 +35,8 @@ t.test('serving combines admin state and health; weight replaces capacity', asyn
   })
   t.same(rows, [
     ['sea-1', 'drain', 'unknown', false, 100, false, 10],
-    ['ord-1', 'up', 'up', true, 5, true, 5],
+    // Degraded by passive health: up, but no new clients.
+    ['ord-1', 'up', 'up', false, 5, true, 5],
     ['lhr-1', 'down', 'unknown', false, 300, false, 1],
     ['nrt-1', 'up', 'down', false, 400, false, 20],
   ])
