@@ -4,6 +4,13 @@
  * decision: the clock is an argument, the load-sharing choice is a rendezvous
  * hash of the client prefix. Knows nothing of DNS messages: it returns target
  * indices, a scope and a TTL, and optionally the trace that explains them.
+ *
+ * Overload (issue 5): when a target chosen by the map, geo or default rule
+ * reports load above the watermark, a stable share of client prefixes is
+ * shed to other serving candidates by spare capacity (shedOverloaded()).
+ * Pins are never shed: an operator's pin wins over load, as it wins over
+ * the map. Degraded targets (passive health) get no new clients, like
+ * drained ones.
  */
 import type { ClientKey } from './client-key.js'
 import { formatPrefix } from './client-key.js'
@@ -61,7 +68,7 @@ export interface SteeringView {
   readonly distanceKm: (lat1: number, lon1: number, lat2: number, lon2: number) => number
   /** Operator pins and biases (decision step 2); none when absent. */
   readonly overrides?: OverrideSet
-  /** Admin state, load-sharing weights and health per target; every target up at its capacity when absent. */
+  /** Admin state, load-sharing weights, health and load per target; every target up at its capacity, unloaded, when absent. */
   readonly targetStates?: TargetStates
 }
 
@@ -75,13 +82,17 @@ export type DecisionRule = 'override' | 'map' | 'geo' | 'default' | 'all-down' |
 
 export interface CandidateTrace {
   readonly id: string
-  /** Admin up, health not down, and the view's isServing. */
+  /** Admin up, health not down, not degraded, and the view's isServing. */
   readonly serving: boolean
   readonly admin: AdminState
   readonly health: HealthStatus
   /** Load-sharing weight in force (the admin weight, else capacity). */
   readonly weight: number
   readonly degraded?: boolean
+  /** Reported load, % of capacity (only when reported). */
+  readonly loadPct?: number
+  /** Load above the overload watermark (only when true). */
+  readonly overloaded?: boolean
   /** The map's score, before bias. */
   readonly scoreMs?: number
   /** Sum of active bias overrides on this target (only when not 0); ranking used max(0, scoreMs + biasMs). */
@@ -105,6 +116,27 @@ export interface OverrideTrace {
   readonly targets: readonly CandidateTrace[]
 }
 
+/**
+ * One chosen target over its overload watermark and what shedding did for
+ * this client. `from`, `fraction` and `loadPct` describe the target; the
+ * rest, this client's prefix.
+ */
+export interface ShedTrace {
+  /** The overloaded target. */
+  readonly from: string
+  /** Share of its clients sent elsewhere: 1 − watermark / load (0 when nothing has spare capacity). */
+  readonly fraction: number
+  /** Its reported load, % of capacity. */
+  readonly loadPct: number
+  readonly watermarkPct: number
+  /** This client's prefix falls in the shed share: `to` answers instead of `from`. */
+  readonly applied: boolean
+  readonly to?: string
+  /** Candidates that may take shed clients (serving, not in the answer, load below the watermark), in rank order. */
+  readonly spare: readonly { readonly id: string; readonly spareCapacity: number }[]
+  readonly note: string
+}
+
 export interface DecisionTrace {
   readonly key: string
   readonly keySource: ClientKey['source']
@@ -122,6 +154,10 @@ export interface DecisionTrace {
   /** Map candidates in ranked order (after bias), geo candidates by distance, or the pool. */
   readonly candidates: readonly CandidateTrace[]
   readonly chosen: readonly string[]
+  /** The first chosen target that was overloaded (map, geo and default decisions only). */
+  readonly shed?: ShedTrace
+  /** Further overloaded chosen targets when the service answers more than one. */
+  readonly shedMore?: readonly ShedTrace[]
   readonly ttlSec: number
   readonly ttlReason: string
   readonly scopePrefixLen: number
@@ -178,6 +214,14 @@ const reusablePinMatch: PinMatch = createPinMatch()
 /** Set by pickNear() next to its return value (no result object per decision). */
 let lastHashed = false
 let lastContenderMs = 0
+/**
+ * Set by shedOverloaded(), reset by every select(): the first chosen target
+ * found overloaded (-1: none), whether the client hash decided a shed
+ * (the scope must then be the hash prefix) and whether this client moved.
+ */
+let shedFrom = -1
+let shedHashed = false
+let shedApplied = false
 
 /**
  * Decides which targets answer `service` for `key` and address family
@@ -203,6 +247,9 @@ export function select(
   const prefixHash = hashPrefix(key, hashLen)
   const trace = withTrace ? new TraceBuilder(key, family, view, nowMs) : undefined
   const ctx: Context = { service, targets, states, nowMs }
+  shedFrom = -1
+  shedHashed = false
+  shedApplied = false
 
   const match = withTrace ? { entry: -1, matchedLen: -1, deepestBelowLen: -1 } : reusableMatch
   map.lookup(key, match)
@@ -297,6 +344,7 @@ export function select(
     }
     const chosen = stale ? undefined : pickNear(count, service.answers, setup.tolerancePct, targets, prefixHash, states, nowMs)
     if (chosen) {
+      if (states?.anyOverloaded === true) shedOverloaded(ctx, chosen, scratch.target, count, scratch.serving, prefixHash, trace)
       // Only a target that would have been a contender changed this answer by leaving.
       for (let c = 0; c < count && unsettled === undefined; c++) {
         if (cServing[c] === 0 && (cRank[c] as number) <= lastContenderMs) unsettled = recentChange(ctx, cTarget[c] as number)
@@ -306,6 +354,11 @@ export function select(
       if (lastHashed && hashLen > scope) {
         scope = hashLen
         scopeReason = `load shared by client /${hashLen}`
+      }
+      // Shed or kept is decided per client prefix: the answer holds for that prefix only.
+      if (shedHashed && hashLen > scope) {
+        scope = hashLen
+        scopeReason = `overload shed by client /${hashLen}`
       }
       return finish('map', chosen, scope, scopeReason, true)
     }
@@ -333,7 +386,13 @@ export function select(
     const geoLen = Math.min(location.networkPrefixLen, keyBits)
     const scope = Math.max(geoLen, below)
     const reason = below > geoLen ? `${belowWhat} below the source prefix reach /${below}` : `geo network /${geoLen}`
-    return finish('geo', byDistance.slice(0, service.answers).map((c) => c.t), scope, reason, true)
+    const chosen = byDistance.slice(0, service.answers).map((c) => c.t)
+    if (states?.anyOverloaded === true) {
+      const ranked = byDistance.map((c) => c.t)
+      shedOverloaded(ctx, chosen, ranked, ranked.length, undefined, prefixHash, trace)
+      if (shedHashed && hashLen > scope) return finish('geo', chosen, hashLen, `overload shed by client /${hashLen}`, true)
+    }
+    return finish('geo', chosen, scope, reason, true)
   }
 
   // Step 5: nothing known: the pool by weight.
@@ -341,26 +400,39 @@ export function select(
   if (serving.length > 0) {
     const ordered = rendezvousOrder(serving, targets, prefixHash, weightOf)
     const scope = Math.max(below, serving.length > 1 ? hashLen : 0)
-    return finish('default', ordered.slice(0, service.answers), scope, serving.length > 1 ? `load shared by client /${hashLen}` : 'one target', false)
+    const chosen = ordered.slice(0, service.answers)
+    if (states?.anyOverloaded === true) {
+      shedOverloaded(ctx, chosen, ordered, ordered.length, undefined, prefixHash, trace)
+      if (shedHashed && hashLen > scope) return finish('default', chosen, hashLen, `overload shed by client /${hashLen}`, false)
+    }
+    return finish('default', chosen, scope, serving.length > 1 ? `load shared by client /${hashLen}` : 'one target', false)
   }
 
   // Step 6: every target of the pool is down: the service's policy, never silence.
   if (service.allDown === 'static') return finish('all-down', [], 0, 'all down: static records', false, true)
   if (service.allDown === 'all') return finish('all-down', pool.slice(0, 16), 0, 'all down: every target', false)
-  // "Best anyway": a draining target still works, so it beats a down one; then the pin's
-  // order, the map's, distance, and the pool by weight.
-  const alive = states ? pool.filter((t) => view.isServing(t) && states.drainingButAlive(t, nowMs)) : []
-  const among = alive.length > 0 ? alive : pool
+  // "Best anyway": a draining or degraded target still works, so it beats a down one; a
+  // draining one (healthy, taken out by the operator) beats a degraded one (clients report
+  // failures); then the pin's order, the map's, distance, and the pool by weight.
+  const alive = states ? pool.filter((t) => view.isServing(t) && states.alive(t, nowMs)) : []
+  const working = states ? alive.filter((t) => !states.degraded(t)) : []
+  const among = working.length > 0 ? working : alive.length > 0 ? alive : pool
   const inAmong = (t: number) => among.includes(t)
   let mapBest: number | undefined
   for (let c = 0; c < count && mapBest === undefined; c++) if (inAmong(scratch.target[c] as number)) mapBest = scratch.target[c]
   const best = pinned?.find(inAmong) ?? mapBest ?? nearest(among)[0]?.t ?? (rendezvousOrder(among, targets, prefixHash, weightOf)[0] as number)
-  return finish('all-down', [best], match.entry >= 0 ? match.matchedLen : 0, alive.length > 0 ? 'all down: best draining target' : 'all down: best anyway', false)
+  const allDownReason = working.length > 0 ? 'all down: best draining target' : alive.length > 0 ? 'all down: best degraded target' : 'all down: best anyway'
+  return finish('all-down', [best], match.entry >= 0 ? match.matchedLen : 0, allDownReason, false)
 
   function finish(rule: DecisionRule, chosen: number[], scope: number, scopeReason: string, confident: boolean, useStatic = false): Decision {
     // Step 7: a confident decision may be cached long; anything else is re-asked soon.
-    const why = confident ? (unsettledChosen(ctx, chosen) ?? unsettled) : undefined
-    const ttlSec = confident && why === undefined ? service.ttlMaxSec : service.ttlMinSec
+    // Load moves within seconds: an answer shaped by an overloaded target is re-asked
+    // soon whether this client was shed or kept, so a rising load sheds more clients
+    // and a falling one takes them back within the minimum TTL, not the maximum.
+    // (The overload reason is text for the trace only: no string per query during an overload.)
+    const overloaded = shedFrom >= 0
+    const why = !overloaded && confident ? (unsettledChosen(ctx, chosen) ?? unsettled) : undefined
+    const ttlSec = confident && !overloaded && why === undefined ? service.ttlMaxSec : service.ttlMinSec
     // A pin whose targets are all down still bounds the answer to its prefix:
     // the rest of a wider map entry must not cache the fallback for the pinned network.
     if (pinFloorLen > scope && rule !== 'override' && rule !== 'no-address' && !useStatic && !(rule === 'all-down' && service.allDown === 'all')) {
@@ -378,7 +450,7 @@ export function select(
         rule,
         chosen.map((i) => (targets[i] as Target).id),
         ttlSec,
-        why !== undefined ? `min: ${why}` : `${confident ? 'max' : 'min'}: ${rule} decision`,
+        overloaded ? `min: ${overloadReason(ctx, shedFrom)}` : why !== undefined ? `min: ${why}` : `${confident ? 'max' : 'min'}: ${rule} decision`,
         scopePrefixLen,
         scopeReason,
       ),
@@ -428,6 +500,7 @@ function candidateTrace(ctx: Context, t: number, serving: boolean, extra: Partia
   const { states, nowMs } = ctx
   const target = ctx.targets[t] as Target
   const degraded = states?.degraded(t) === true
+  const load = states?.load(t)
   return {
     id: target.id,
     serving,
@@ -435,8 +508,124 @@ function candidateTrace(ctx: Context, t: number, serving: boolean, extra: Partia
     health: states?.health(t) ?? 'unknown',
     weight: states ? states.weight(t, nowMs) : target.capacity,
     ...(degraded ? { degraded } : {}),
+    ...(load !== undefined ? { loadPct: percent(load) } : {}),
+    ...(states?.overloaded(t) === true ? { overloaded: true } : {}),
     ...extra,
   }
+}
+
+/** A fraction of capacity as a percentage with one decimal. */
+function percent(fraction: number): number {
+  return Math.round(fraction * 1000) / 10
+}
+
+function overloadReason(ctx: Context, t: number): string {
+  const states = ctx.states as TargetStates
+  const load = states.load(t) ?? 0
+  return `${(ctx.targets[t] as Target).id} is overloaded (load ${percent(load)}% > ${percent(states.overloadWatermark)}%)${shedApplied ? ': this client was shed' : ''}`
+}
+
+/**
+ * Salts that derive per-target seeds for shedding from the load-sharing
+ * seed: the shed draw must not correlate with the rendezvous draw that
+ * chose the overloaded target (its winners have high draws), nor the
+ * receiver draw with either, or shares would drift from f and from spare
+ * capacity. Any fixed constants do; these are the golden-ratio and
+ * MurmurHash2 constants.
+ */
+const SHED_DRAW_SALT = 0x9e3779b9
+const SHED_SPREAD_SALT = 0x5bd1e995
+
+/**
+ * Overload shedding for the chosen targets of a map, geo or default decision
+ * (`chosen` is rewritten in place). For each chosen target whose reported
+ * load exceeds the watermark, the client prefixes whose stable draw u (from
+ * the prefix hash, uniform in (0, 1)) is below f = 1 − watermark / load go
+ * elsewhere: with load proportional to clients, keeping 1 − f of them brings
+ * the load back to load × (1 − f) = watermark. The same prefix always draws
+ * the same u, and a rising load only adds prefixes to the shed share.
+ *
+ * A shed client goes to one of the decision's other candidates (`ranked`,
+ * the rule's own order: map ranking over the whole entry, not only the
+ * tolerance band; distance; the pool) that serves, is not already in the
+ * answer, and has spare capacity (weight × (watermark − load) > 0, so
+ * overloaded targets take nothing), chosen by rendezvous weighted by spare
+ * capacity: each takes shed clients in proportion to its spare capacity,
+ * never all onto one neighbour while several have room. Nothing has spare
+ * capacity: nothing is shed (moving clients would overload another target).
+ *
+ * Runs only when the snapshot has an overloaded target; allocates nothing
+ * without a trace. Sets shedFrom, shedHashed and shedApplied.
+ */
+function shedOverloaded(
+  ctx: Context,
+  chosen: number[],
+  ranked: ArrayLike<number>,
+  count: number,
+  servingFlags: ArrayLike<number> | undefined,
+  prefixHash: number,
+  trace: TraceBuilder | undefined,
+): void {
+  const states = ctx.states as TargetStates
+  const { targets, nowMs } = ctx
+  const watermark = states.overloadWatermark
+  for (let slot = 0; slot < chosen.length; slot++) {
+    const from = chosen[slot] as number
+    if (!states.overloaded(from)) continue
+    if (shedFrom < 0) shedFrom = from
+    const load = states.load(from) as number
+    let best = -1
+    let bestWeight = -1
+    let withSpare = 0
+    for (let c = 0; c < count; c++) {
+      const t = ranked[c] as number
+      if ((servingFlags !== undefined && servingFlags[c] === 0) || chosen.includes(t)) continue
+      const spare = states.spareCapacity(t, nowMs)
+      if (spare <= 0) continue
+      withSpare++
+      const w = spare / -Math.log(unitDraw(prefixHash, (targets[t] as Target).hashSeed, SHED_SPREAD_SALT))
+      // Ties to the better-ranked candidate (seen first).
+      if (w > bestWeight) {
+        best = t
+        bestWeight = w
+      }
+    }
+    const fraction = withSpare > 0 ? 1 - watermark / load : 0
+    const applied = withSpare > 0 && unitDraw(prefixHash, (targets[from] as Target).hashSeed, SHED_DRAW_SALT) < fraction
+    if (withSpare > 0) shedHashed = true
+    if (applied) {
+      chosen[slot] = best
+      shedApplied = true
+    }
+    if (trace) {
+      const spare: { id: string; spareCapacity: number }[] = []
+      for (let c = 0; c < count; c++) {
+        const t = ranked[c] as number
+        if ((servingFlags !== undefined && servingFlags[c] === 0) || (t !== best && chosen.includes(t))) continue
+        const sc = states.spareCapacity(t, nowMs)
+        if (sc > 0) spare.push({ id: (targets[t] as Target).id, spareCapacity: Math.round(sc * 1000) / 1000 })
+      }
+      const note =
+        withSpare === 0
+          ? 'no other serving candidate has spare capacity: nothing shed'
+          : `${applied ? 'this client is in the shed share' : 'this client stays'}; ${withSpare === 1 ? `only ${spare[0]?.id ?? '?'} has spare capacity: no spread possible` : `shed clients spread over ${withSpare} targets by spare capacity`}`
+      trace.shed({
+        from: (targets[from] as Target).id,
+        fraction: Math.round(fraction * 10000) / 10000,
+        loadPct: percent(load),
+        watermarkPct: percent(watermark),
+        applied,
+        ...(applied ? { to: (targets[best] as Target).id } : {}),
+        spare,
+        note,
+      })
+    }
+  }
+}
+
+/** Uniform in (0, 1) from the prefix hash and a target seed re-derived with `salt`. */
+function unitDraw(prefixHash: number, hashSeed: number, salt: number): number {
+  return (mix32(prefixHash ^ mix32(hashSeed ^ salt)) + 0.5) / 4294967296
 }
 
 function hasFamily(target: Target, family: 4 | 6): boolean {
@@ -569,6 +758,7 @@ class TraceBuilder {
   #geo: DecisionTrace['geo']
   #override: OverrideTrace | undefined
   readonly #candidates: CandidateTrace[] = []
+  readonly #shed: ShedTrace[] = []
 
   constructor(key: ClientKey, family: 4 | 6, view: SteeringView, nowMs: number) {
     this.#key = key
@@ -602,6 +792,10 @@ class TraceBuilder {
     this.#candidates.push(c)
   }
 
+  shed(s: ShedTrace): void {
+    this.#shed.push(s)
+  }
+
   finish(rule: DecisionRule, chosen: string[], ttlSec: number, ttlReason: string, scopePrefixLen: number, scopeReason: string): DecisionTrace {
     const generated = this.#map.generatedAtMs
     return {
@@ -619,6 +813,8 @@ class TraceBuilder {
       geo: this.#geo,
       candidates: this.#candidates,
       chosen,
+      ...(this.#shed[0] !== undefined ? { shed: this.#shed[0] } : {}),
+      ...(this.#shed.length > 1 ? { shedMore: this.#shed.slice(1) } : {}),
       ttlSec,
       ttlReason,
       scopePrefixLen,
