@@ -7,7 +7,7 @@ import type { SteerdnsConfig } from './config/index.js'
 import { greatCircleKm, openGeoDatabase, watchGeoDatabase } from './geo/index.js'
 import type { GeoDatabase, GeoWatcher } from './geo/index.js'
 import { createAcl, createRrl, parseCookieSecret, randomCookieSecret } from './guard/index.js'
-import { buildChaosRecords, createQueryHandler } from './query/index.js'
+import { buildChaosRecords, createQueryHandler, RecentDecisions } from './query/index.js'
 import type { GuardDeps, QueryLogEntry } from './query/index.js'
 import { parseListenAddress, startListeners } from './server/index.js'
 import type { ListenAddress } from './server/index.js'
@@ -69,6 +69,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const { store, outcomes } = await createZoneStore(config.zones, logger.child({ module: 'zone' }))
   const counters = createQueryCounters()
   const guard = buildGuard(config.guard)
+  const recentDecisions = new RecentDecisions()
   const internalLog = logger.child({ module: 'query' })
   const queryLog = logger.child({ module: 'querylog' })
   const handler = createQueryHandler({
@@ -83,6 +84,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     ...(config.log.queries ? { queryLog: (entry: QueryLogEntry) => queryLog.info(entry, 'query'), queryLogSampleRate: config.log.querySampleRate } : {}),
     guard,
     debugNames: { identity: config.identity, debugAcl: createAcl(config.guard.acl.debug) },
+    recentDecisions,
   })
   let listeners
   try {
@@ -121,6 +123,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       nowMs,
       log: logger,
       version: SOFTWARE_VERSION,
+      recentDecisions,
     })
   } catch (err) {
     stopWatching()

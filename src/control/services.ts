@@ -51,6 +51,8 @@ export interface TargetView {
   readonly site: string
   readonly ipv4: readonly string[]
   readonly ipv6: readonly string[]
+  /** Where the target is (the configured location), for maps. */
+  readonly location: { readonly lat: number; readonly lon: number }
   /** unknown | up | down | degraded (health checks); "unknown" until checks exist. */
   readonly health: string
   readonly admin: { readonly state: 'up' | 'down' | 'drain'; readonly reason: string | undefined; readonly expiresAt: string | undefined; readonly changedAt: string | undefined; readonly by: string | undefined }
@@ -138,6 +140,11 @@ export interface MetricsService {
   text(): Promise<string>
 }
 
+export interface DecisionsService {
+  /** The latest steering decisions, newest first. */
+  recent(limit: number): readonly unknown[]
+}
+
 export interface ControlServices {
   readonly measurements: MeasurementsService
   readonly map: MapService
@@ -148,4 +155,5 @@ export interface ControlServices {
   readonly probe: ProbeService
   readonly health: HealthService
   readonly metrics: MetricsService
+  readonly decisions: DecisionsService
 }

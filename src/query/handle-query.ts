@@ -17,6 +17,7 @@ import type { SteeringView } from '../steering/index.js'
 import type { ChaosRecords } from './chaos.js'
 import { answerDebugName } from './debug-names.js'
 import type { DebugNamesDeps } from './debug-names.js'
+import type { RecentDecisions } from './recent-decisions.js'
 import { answerSteered, keyForQuery } from './steered-answer.js'
 
 export type Transport = 'udp' | 'tcp'
@@ -44,6 +45,8 @@ export interface QueryHandlerDeps {
   readonly guard?: GuardDeps
   /** whoami.<zone> and _steer.<name>; absent: no debug names. */
   readonly debugNames?: DebugNamesDeps
+  /** Where steered decisions are recorded for GET /v1/decisions; absent: not recorded. */
+  readonly recentDecisions?: RecentDecisions
 }
 
 /** The guard stage's state, built from config once. */
@@ -261,7 +264,11 @@ function answer(deps: QueryHandlerDeps, query: Query, client: string, address: U
   if (view && service) {
     const key = keyForQuery(query.edns?.clientSubnet, client)
     if (key) {
-      const steered = answerSteered(service, query.qname, query.qtype, key, view, zones, deps.nowMs?.() ?? Date.now())
+      const nowMs = deps.nowMs?.() ?? Date.now()
+      const steered = answerSteered(service, query.qname, query.qtype, key, view, zones, nowMs)
+      if (steered.rule !== undefined && steered.targets) {
+        deps.recentDecisions?.record(nowMs, query.qname, query.qtype, key, steered.rule, steered.targets, steered.scopePrefixLen, steered.ttlSec ?? 0)
+      }
       if (!steered.useStatic) return steered
     }
   }

@@ -20,6 +20,8 @@ export interface SteeredResult {
   readonly rule?: string
   /** Target ids answered, for the query log. */
   readonly targets?: readonly number[]
+  /** The decision's TTL, for the recent-decisions ring. */
+  readonly ttlSec?: number
 }
 
 /**
@@ -73,5 +75,6 @@ export function answerSteered(
     useStatic: false,
     rule: decision.rule,
     targets: decision.targets,
+    ttlSec: decision.ttlSec,
   }
 }

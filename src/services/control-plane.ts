@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { SteerdnsConfig } from '../config/index.js'
 import { buildControlApp } from '../control/index.js'
+import type { RecentDecisions } from '../query/index.js'
 import type { ControlServices, HealthService } from '../control/index.js'
 import { createAggregator, restoreAggregator } from '../measure/index.js'
 import type { Aggregator, AggregatorSnapshot } from '../measure/index.js'
@@ -120,7 +121,7 @@ export async function restoreControlState(opts: RestoreOptions): Promise<{ map: 
         log: log.child({ module: 'health' }),
         onChange: () => ref.operator?.publishTargetStates(),
       })
-      const operator = createOperatorService({ journal: operatorJournal, state: operatorState, setup, steering, nowMs, log: log.child({ module: 'operator' }), health: () => health.records() })
+      const operator = createOperatorService({ journal: operatorJournal, state: operatorState, setup, steering, nowMs, log: log.child({ module: 'operator' }), health: () => health.records(), overloadWatermark: config.health.overloadWatermark })
       ref.operator = operator
       operator.publish()
       const measurement = createMeasurementService({
@@ -162,6 +163,7 @@ export interface StartControlPlaneOptions {
   readonly steering: SteeringState
   readonly metricSources: Omit<MetricSources, 'map' | 'measurements'>
   readonly ready: () => { zonesOk: boolean; reasons: string[] }
+  readonly recentDecisions: RecentDecisions
   readonly nowMs: () => number
   readonly log: Logger
   readonly version: string
@@ -196,6 +198,7 @@ export async function startControlPlane(opts: StartControlPlaneOptions): Promise
     probe: measurement.probe,
     health,
     metrics,
+    decisions: { recent: (limit) => opts.recentDecisions.list(limit, opts.steering.current().setup) },
   }
   measurement.start()
   restored.health.start()

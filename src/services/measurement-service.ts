@@ -228,7 +228,8 @@ export function createMeasurementService(deps: MeasurementServiceDeps): Measurem
         nowMs: now,
         // Seeded per client and hour: a probe asking twice gets the same recipe, and exploration moves on.
         seed: fnv1a32(`${client}|${Math.floor(now / 3_600_000)}`),
-        eligible: (target: number) => view.targetStates?.serving(target, now) ?? true,
+        // Degraded targets are still probed: their measurements are how they recover.
+        eligible: (target: number) => (view.targetStates ? view.targetStates.serving(target, now) || view.targetStates.degradedButUp(target, now) : true),
       })
     },
   }

@@ -24,6 +24,8 @@ export interface OperatorServiceDeps {
   readonly log: Logger
   /** Health check results (issue 5); none yet means every target "unknown". */
   readonly health?: () => ReadonlyMap<string, TargetHealthRecord>
+  /** health.overloadWatermark: reported load above it sheds new decisions. */
+  readonly overloadWatermark?: number
   /** Events between checkpoints (default 1000): bounds replay time at start. */
   readonly checkpointEvery?: number
 }
@@ -60,8 +62,19 @@ export function createOperatorService(deps: OperatorServiceDeps): OperatorServic
     version++
     return {
       overrides: compileOverrides([...overrides].map((o) => o.record), setup, { version }),
-      states: createTargetStates(setup, admin as Parameters<typeof createTargetStates>[1], { version, ...(deps.health ? { health: deps.health() } : {}) }),
+      states: targetStates(admin as Parameters<typeof createTargetStates>[1]),
     }
+  }
+
+  /** Admin records, health, reported loads and the watermark, as one snapshot (call after version++). */
+  function targetStates(admin: Parameters<typeof createTargetStates>[1]): ReturnType<typeof createTargetStates> {
+    const load = new Map([...state.load].map(([id, l]) => [id, l.value]))
+    return createTargetStates(setup, admin, {
+      version,
+      load,
+      ...(deps.overloadWatermark !== undefined ? { overloadWatermark: deps.overloadWatermark } : {}),
+      ...(deps.health ? { health: deps.health() } : {}),
+    })
   }
 
   function publish(): void {
@@ -95,6 +108,7 @@ export function createOperatorService(deps: OperatorServiceDeps): OperatorServic
       site: target?.site ?? '',
       ipv4: (target?.ipv4 ?? []).map(formatAddress),
       ipv6: (target?.ipv6 ?? []).map(formatAddress),
+      location: { lat: target?.latitude ?? 0, lon: target?.longitude ?? 0 },
       health: status.degraded ? 'degraded' : status.health,
       admin: {
         state: status.admin,
@@ -167,9 +181,12 @@ export function createOperatorService(deps: OperatorServiceDeps): OperatorServic
         }
         const nextAdmin = new Map(state.admin)
         if (admin) nextAdmin.set(id, admin)
-        const compiled = admin ? compileAll(state.overrides.values(), nextAdmin) : undefined
+        // Validated before journaling (a record createTargetStates refuses is not stored); published after.
+        if (admin) compileAll(state.overrides.values(), nextAdmin)
         await commit({ type: 'target-patch', at, by: caller.name, address: caller.address, id, ...(admin ? { admin } : {}), ...(load !== undefined ? { load } : {}) })
-        if (compiled) steering.setTargetStates(compiled.states)
+        // After commit: the snapshot includes the new load too.
+        version++
+        steering.setTargetStates(targetStates(state.admin))
         if (admin) deps.log.info({ target: id, state: admin.admin, weight: admin.weight, by: caller.name, reason: admin.reason }, 'target admin state changed')
         return targetView(index)
       })
@@ -190,7 +207,7 @@ export function createOperatorService(deps: OperatorServiceDeps): OperatorServic
     audit,
     publishTargetStates() {
       version++
-      steering.setTargetStates(createTargetStates(setup, state.admin, { version, ...(deps.health ? { health: deps.health() } : {}) }))
+      steering.setTargetStates(targetStates(state.admin))
     },
     recordMapImport: (caller, mapVersion, entries) =>
       serialize(() => commit({ type: 'map-import', at: nowMs(), by: caller.name, address: caller.address, version: mapVersion, entries })),

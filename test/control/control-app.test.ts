@@ -25,6 +25,7 @@ const target: TargetView = {
   site: 'seattle',
   ipv4: ['192.0.2.11'],
   ipv6: [],
+  location: { lat: 47.61, lon: -122.33 },
   health: 'unknown',
   admin: { state: 'up', reason: undefined, expiresAt: undefined, changedAt: undefined, by: undefined },
   serving: true,
@@ -69,6 +70,7 @@ function fakeServices(calls: { method: string; caller?: Caller; arg?: unknown }[
     probe: { recipe: (client) => ({ client, pulses: [] }) },
     health: { ready: () => ({ ready: true, reasons: [], mapVersion: 3, mapAgeSec: 5 }) },
     metrics: { contentType: 'text/plain; version=0.0.4', text: async () => 'steerdns_up 1\n' },
+    decisions: { recent: (limit) => Array.from({ length: Math.min(limit, 2) }, (_, i) => ({ at: '2026-01-01T00:00:00.000Z', name: 'api.example.', type: 'A', key: `198.51.100.${i}/32`, keySource: 'resolver', rule: 'map', answerTargets: ['sea-1'], scopePrefixLen: 0, ttlSec: 60 })) },
   }
 }
 
@@ -238,6 +240,7 @@ t.test('OpenAPI 3.1 at /openapi.json documents every route with its schema', asy
     'GET /v1/explain',
     'GET /v1/audit',
     'GET /v1/probe/recipe',
+    'GET /v1/decisions',
     'GET /healthz',
     'GET /readyz',
     'GET /metrics',

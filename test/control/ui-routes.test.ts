@@ -33,6 +33,7 @@ function fakeServices(): ControlServices {
     probe: { recipe: unused },
     health: { ready: unused },
     metrics: { contentType: 'text/plain', text: unused },
+    decisions: { recent: () => [] },
   }
 }
 

@@ -184,6 +184,15 @@ t.test('PUT /v1/map imports a map computed elsewhere; export gives it back; vers
   t.equal(await mapVersion(), (imported.json as { version: number }).version, 'a refused import changes nothing')
 })
 
+t.test('GET /v1/decisions lists the latest steered answers, newest first', async (t) => {
+  await answerFor('198.18.7.0')
+  const decisions = (await api('GET', '/v1/decisions?limit=5', OPS)).json as { name: string; key: string; keySource: string; rule: string; answerTargets: string[] }[]
+  t.ok(decisions.length >= 1 && decisions.length <= 5, `${decisions.length} decisions`)
+  t.match(decisions[0], { name: 'api.edge.example.net.', key: '198.18.7.0/24', keySource: 'ecs' }, 'the newest is the query just made')
+  t.ok(decisions[0]?.answerTargets.length === 1, 'with the target it answered')
+  t.equal((await api('GET', '/v1/decisions?limit=999', OPS)).status, 400, 'limit is bounded')
+})
+
 t.test('the audit log names the token, the change and the reason', async (t) => {
   const audit = (await api('GET', '/v1/audit?limit=50', OPS)).json as { by: string; action: string; subject: string; reason: string | null }[]
   const actions = audit.map((e) => `${e.by} ${e.action} ${e.subject}`)

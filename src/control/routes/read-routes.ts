@@ -70,6 +70,36 @@ export function registerReadRoutes(app: FastifyInstance, services: ControlServic
     },
     async (request) => services.audit.list({ limit: request.query.limit, since: request.query.since }),
   )
+  app.get<{ Querystring: { limit: number } }>(
+    '/v1/decisions',
+    {
+      config: { roles: ['read'] },
+      schema: {
+        summary: 'The latest steering decisions the DNS path made (newest first)',
+        querystring: { type: 'object', additionalProperties: false, properties: { limit: { type: 'integer', minimum: 1, maximum: 256, default: 50 } } },
+        response: {
+          200: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                at: { type: 'string' },
+                name: { type: 'string' },
+                type: { type: 'string' },
+                key: { type: 'string' },
+                keySource: { type: 'string' },
+                rule: { type: 'string' },
+                answerTargets: { type: 'array', items: { type: 'string' } },
+                scopePrefixLen: { type: 'integer' },
+                ttlSec: { type: 'integer' },
+              },
+            },
+          },
+        },
+      },
+    },
+    async (request) => services.decisions.recent(request.query.limit),
+  )
   app.get<{ Querystring: { client: string } }>(
     '/v1/probe/recipe',
     {

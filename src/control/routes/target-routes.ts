@@ -12,6 +12,7 @@ export const targetSchema = {
     site: { type: 'string' },
     ipv4: { type: 'array', items: { type: 'string' } },
     ipv6: { type: 'array', items: { type: 'string' } },
+    location: { type: 'object', properties: { lat: { type: 'number' }, lon: { type: 'number' } }, required: ['lat', 'lon'] },
     health: { type: 'string' },
     admin: {
       type: 'object',
