@@ -7,13 +7,15 @@
  *   steerdns map stats FILE [--config FILE] [--json]
  * Returns an exit code; only `serve` keeps running (until SIGTERM/SIGINT).
  */
-import { resolve } from 'node:path'
+import { existsSync } from 'node:fs'
+import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { ConfigError, defaultConfig, formatConfigProblem, loadConfigFile, normalizeOrigin } from './config/index.js'
 import type { SteerdnsConfig } from './config/index.js'
 import { greatCircleKm } from './geo/index.js'
 import { loadSteering, startServer } from './main.js'
+import { STATE_MAP_FILE } from './services/index.js'
 import type { MapSummary, OverrideView, TargetView } from './control/index.js'
 import { buildSteeringSetup, createSteeringState, explain, formatMapProblem, loadMapFile, MapError, parseClientKey } from './steering/index.js'
 import type { ClientKey, Explanation, LatencyMap, SteeringSetup } from './steering/index.js'
@@ -30,7 +32,7 @@ const DEFAULT_API_URL = 'http://127.0.0.1:8053'
 const USAGE = `usage:
   steerdns serve [--config FILE] [--listen HOST:PORT]... [--zone ORIGIN=FILE]... [--map FILE] [--api HOST:PORT|off] [--state DIR] [--identity NAME] [--log-level LEVEL]
   steerdns check-zone ORIGIN FILE
-  steerdns explain NAME (--client IP[/LEN] | --resolver IP) [--type A|AAAA] [--json] [--config FILE] [--map FILE]
+  steerdns explain NAME (--client IP[/LEN] | --resolver IP) [--type A|AAAA] [--json] [--config FILE] [--map FILE] [--api URL [--token TOKEN]]
   steerdns state [--api URL] [--token TOKEN] [--json]
   steerdns map stats FILE [--config FILE] [--json]
 
@@ -193,6 +195,8 @@ async function explainCommand(args: readonly string[]): Promise<number> {
         json: { type: 'boolean', default: false },
         config: { type: 'string' },
         map: { type: 'string' },
+        api: { type: 'string' },
+        token: { type: 'string' },
       },
       strict: true,
       allowPositionals: true,
@@ -201,6 +205,7 @@ async function explainCommand(args: readonly string[]): Promise<number> {
     process.stderr.write(`steerdns explain: ${(err as Error).message}\n${USAGE}\n`)
     return 2
   }
+  if (parsed.values.api !== undefined) return explainOnline(parsed.values, parsed.positionals)
   const { values, positionals } = parsed
   const [nameText] = positionals
   const type = (values.type ?? 'A').toUpperCase()
@@ -221,7 +226,10 @@ async function explainCommand(args: readonly string[]): Promise<number> {
   try {
     const config = await loadConfigFile(values.config ?? EXAMPLE_CONFIG)
     const silent = createLogger({ level: 'silent', identity: config.identity })
-    const loaded = await loadSteering(config, values.map ? resolve(values.map) : config.map.file, silent)
+    // The map the server last published (state directory) when there is one: that is what answers.
+    const stateMap = join(config.state.dir, STATE_MAP_FILE)
+    const mapFile = values.map ? resolve(values.map) : existsSync(stateMap) ? stateMap : config.map.file
+    const loaded = await loadSteering(config, mapFile, silent)
     view = createSteeringState({ ...loaded, distanceKm: greatCircleKm }).current()
   } catch (err) {
     const detail = err instanceof ConfigError ? err.problems.map(formatConfigProblem).join('\n') : (err as Error).message
@@ -235,7 +243,34 @@ async function explainCommand(args: readonly string[]): Promise<number> {
     return 1
   }
   process.stdout.write(values.json ? JSON.stringify(result, null, 2) + '\n' : formatExplanation(result))
+  // Offline, the decision sees the configuration and the map only.
+  if (!values.json) process.stdout.write('  (offline: overrides, admin states, health and load are the running server\'s: add --api to ask it)\n')
   return 0
+}
+
+/** `explain --api URL`: the running server's decision (GET /v1/explain), overrides and health included. */
+async function explainOnline(values: { client?: string; resolver?: string; type?: string; json?: boolean; api?: string; token?: string }, positionals: readonly string[]): Promise<number> {
+  const [name] = positionals
+  const token = values.token ?? process.env.STEERDNS_TOKEN
+  if (positionals.length !== 1 || !name || (!values.client && !values.resolver)) {
+    process.stderr.write(`usage: steerdns explain NAME (--client IP[/LEN] | --resolver IP) --api URL [--token TOKEN] [--type A|AAAA] [--json]\n`)
+    return 2
+  }
+  if (!token) {
+    process.stderr.write(`steerdns explain: no token: pass --token TOKEN or set STEERDNS_TOKEN (a token with the read role)\n`)
+    return 2
+  }
+  const query = new URLSearchParams({ name, type: (values.type ?? 'A').toUpperCase() })
+  if (values.client) query.set('client', values.client)
+  if (values.resolver) query.set('resolver', values.resolver)
+  try {
+    const result = await getJson<Explanation>(apiBaseUrl(values.api ?? DEFAULT_API_URL), `/v1/explain?${query}`, token, 10_000)
+    process.stdout.write(values.json ? JSON.stringify(result, null, 2) + '\n' : formatExplanation({ ...result, name, family: values.type?.toUpperCase() === 'AAAA' ? 6 : 4 }))
+    return 0
+  } catch (err) {
+    process.stderr.write(`steerdns explain: ${(err as Error).message}\n`)
+    return 1
+  }
 }
 
 /** The human form of an explanation: the answer first, then why. */

@@ -130,6 +130,20 @@ t.test('state: refusals and a missing server exit 1 with the reason; no token is
   t.equal((await runCli(['state', '--api', 'ftp://example.net', '--token', VIEWER])).code, 2, 'not an http URL')
 })
 
+t.test('explain --api: the running server\'s decision, its pin and drain included', async (t) => {
+  const pinned = await runCli(['explain', 'api.edge.example.net', '--client', '203.0.113.0/24', '--api', API, '--token', VIEWER])
+  t.equal(pinned.code, 0, pinned.stderr)
+  t.match(pinned.stdout, /answer: 192\.0\.2\.12 \(ord-1\)/, 'the pin answers')
+  t.match(pinned.stdout, /rule:\s+override/)
+  const json = await runCli(['explain', 'api.edge.example.net', '--resolver', '192.0.2.1', '--api', API, '--json'], { STEERDNS_TOKEN: VIEWER })
+  t.equal(json.code, 0, json.stderr)
+  const result = JSON.parse(json.stdout) as { answerTargets: string[] }
+  t.notOk(result.answerTargets.includes('lhr-1'), 'the drained target is not answered')
+  const refused = await runCli(['explain', 'api.edge.example.net', '--client', '203.0.113.0/24', '--api', API, '--token', PROBES])
+  t.equal(refused.code, 1, 'an ingest-only token is refused')
+  t.match(refused.stderr, /403/)
+})
+
 t.test('map stats: the example map by family, prefix length and first place', async (t) => {
   const r = await runCli(['map', 'stats', 'maps/example-map.json'])
   t.equal(r.code, 0, r.stderr)
