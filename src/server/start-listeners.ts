@@ -10,7 +10,7 @@ import type { ListenAddress } from './listen-address.js'
 import { listenTcp } from './tcp-listener.js'
 import type { TcpLimits, TcpListener } from './tcp-listener.js'
 import { listenUdp } from './udp-listener.js'
-import type { UdpListener } from './udp-listener.js'
+import type { UdpListener } from './udp-socket.js'
 
 export interface Listeners {
   /** Bound addresses with their real ports, in the order given. */
@@ -43,7 +43,7 @@ export async function startListeners(
           udp.push(u)
           tcp.push(t)
           bound.push({ ...addr, port: u.port })
-          logger.info({ listen: formatListenAddress({ host: addr.host, port: u.port }) }, 'listening on udp and tcp')
+          logger.info({ listen: formatListenAddress({ host: addr.host, port: u.port }), udpIo: u.io }, 'listening on udp and tcp')
           break
         } catch (err) {
           await u.close()

@@ -1,56 +1,30 @@
 /**
- * One UDP socket answering queries: each datagram goes to the handler and the
- * answer (if any) goes back to its source. Socket errors are logged, never fatal.
+ * UDP listeners: the batched native socket (native/udp_batch.c) when the
+ * addon is built, node:dgram otherwise. Both hand each datagram to the same
+ * synchronous QueryHandler and send its answer back to the datagram's source.
+ *
+ * STEERDNS_UDP_IO=dgram forces node:dgram (for comparison and for tests of
+ * that path); =native makes a missing addon an error instead of a fallback.
  */
-import { createSocket } from 'node:dgram'
-import type { Socket, SocketOptions } from 'node:dgram'
 import type { Logger } from '../telemetry/index.js'
 import type { QueryHandler } from '../query/index.js'
 import type { ListenAddress } from './listen-address.js'
+import { listenUdpBatch, loadUdpBatch } from './udp-batch-listener.js'
+import { listenUdpDgram } from './udp-dgram-listener.js'
+import type { UdpIo, UdpListener, UdpOptions } from './udp-socket.js'
 
-export interface UdpListener {
-  readonly port: number
-  close(): Promise<void>
+/** The implementation new listeners get: native when built (unless STEERDNS_UDP_IO=dgram). Throws when native is demanded and missing. */
+export function chosenUdpIo(): { io: UdpIo; why: string } {
+  const asked = process.env.STEERDNS_UDP_IO ?? 'auto'
+  if (asked === 'dgram') return { io: 'dgram', why: 'STEERDNS_UDP_IO=dgram' }
+  const loaded = loadUdpBatch()
+  if (loaded.ok) return { io: 'native', why: 'native/udp_batch built' }
+  if (asked === 'native') throw Object.assign(new Error(`STEERDNS_UDP_IO=native but the addon is not loadable: ${loaded.error}`), { code: 'STEER_ERR_UDP_NATIVE' })
+  return { io: 'dgram', why: `native addon not loadable (${loaded.error}); run npm run build:native` }
 }
 
-/**
- * SO_RCVBUF asked for. Linux's default (net.core.rmem_default, 208 KiB) holds
- * about 270 small datagrams: bench/guard-flood.mjs at 20k queries/s lost 5% of
- * a legitimate client's queries to RcvbufErrors with it. The kernel caps the
- * request at net.core.rmem_max, so raising that sysctl is the operator's lever.
- */
-const UDP_RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024
-
 /** Binds and starts answering. Rejects if the address cannot be bound. */
-export async function listenUdp(addr: ListenAddress, handler: QueryHandler, logger: Logger): Promise<UdpListener> {
-  const family = addr.family
-  const socket: Socket = createSocket({
-    type: family === 6 ? 'udp6' : 'udp4',
-    ipv6Only: family === 6,
-    recvBufferSize: UDP_RECEIVE_BUFFER_BYTES,
-    // Replies go to the address the datagram came from, always an IP literal:
-    // the default dns.lookup checks it with a regex and defers the send by a
-    // tick (3% of server CPU under dnsperf, measured with --cpu-prof).
-    lookup: (address: string, _options: unknown, callback: (err: Error | null, address: string, family: number) => void) => callback(null, address, family),
-  } as SocketOptions)
-  const onSent = (err: Error | null): void => {
-    if (err) logger.debug({ err }, 'udp send failed')
-  }
-  socket.on('message', (msg, rinfo) => {
-    const answer = handler(msg, 'udp', rinfo.address)
-    if (!answer) return
-    socket.send(answer, rinfo.port, rinfo.address, onSent)
-  })
-  await new Promise<void>((resolve, reject) => {
-    socket.once('error', reject)
-    socket.bind(addr.port, addr.host, () => {
-      socket.off('error', reject)
-      resolve()
-    })
-  })
-  socket.on('error', (err) => logger.warn({ err }, 'udp socket error'))
-  return {
-    port: socket.address().port,
-    close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
-  }
+export async function listenUdp(addr: ListenAddress, handler: QueryHandler, logger: Logger, options: UdpOptions = {}): Promise<UdpListener> {
+  const { io } = chosenUdpIo()
+  return io === 'native' ? listenUdpBatch(addr, handler, logger, options) : listenUdpDgram(addr, handler, logger, options)
 }
