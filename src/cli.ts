@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { ConfigError, defaultConfig, formatConfigProblem, loadConfigFile, normalizeOrigin } from './config/index.js'
+import { checkRole, ConfigError, defaultConfig, formatConfigProblem, loadConfigFile, normalizeOrigin } from './config/index.js'
 import type { SteerdnsConfig } from './config/index.js'
 import { greatCircleKm } from './geo/index.js'
 import { loadSteering, startServer } from './main.js'
@@ -30,7 +30,7 @@ export const EXAMPLE_CONFIG = fileURLToPath(new URL('../steerdns.yaml', import.m
 const DEFAULT_API_URL = 'http://127.0.0.1:8053'
 
 const USAGE = `usage:
-  steerdns serve [--config FILE] [--listen HOST:PORT]... [--zone ORIGIN=FILE]... [--map FILE] [--api HOST:PORT|off] [--state DIR] [--identity NAME] [--log-level LEVEL]
+  steerdns serve [--config FILE] [--listen HOST:PORT]... [--zone ORIGIN=FILE]... [--map FILE] [--api HOST:PORT|off] [--state DIR] [--identity NAME] [--log-level LEVEL] [--role all|dns|control]
   steerdns check-zone ORIGIN FILE
   steerdns explain NAME (--client IP[/LEN] | --resolver IP) [--type A|AAAA] [--json] [--config FILE] [--map FILE] [--api URL [--token TOKEN]]
   steerdns state [--api URL] [--token TOKEN] [--json]
@@ -42,6 +42,8 @@ serve with no flags serves the example configuration (${EXAMPLE_CONFIG}).
 --map imports a latency map file (JSON) instead of the configured map.file.
 --api sets the HTTP control plane's address (api.listen, default 127.0.0.1:8053); "off" runs without it.
 --state sets the state directory (state.dir): measurements, map, overrides, target states, audit log.
+--role (role) with store.kind redis: dns answers DNS from the shared state, control runs the API,
+  ingestion, compiles and health checks without DNS listeners; all (the default) runs both.
 explain prints the steering decision for NAME and why, from the same configuration and map.
 state prints a running server's targets, overrides and map summary (--api default ${DEFAULT_API_URL};
   the token from --token or STEERDNS_TOKEN, with the read role). The status page is at /ui on the same address.
@@ -88,6 +90,7 @@ async function serve(args: readonly string[]): Promise<number> {
         state: { type: 'string' },
         identity: { type: 'string' },
         'log-level': { type: 'string' },
+        role: { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
@@ -103,6 +106,10 @@ async function serve(args: readonly string[]): Promise<number> {
     const file = parsed.config ?? (useExample ? EXAMPLE_CONFIG : undefined)
     config = file ? await loadConfigFile(file) : defaultConfig()
     config = applyFlags(config, parsed)
+    if (parsed.role !== undefined) {
+      const problems = checkRole(config)
+      if (problems.length > 0) throw new ConfigError(problems.map((p) => ({ ...p, path: `--role ${parsed.role}`, file: undefined, line: undefined })))
+    }
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`steerdns: configuration rejected:\n${err.problems.map((p) => '  ' + formatConfigProblem(p)).join('\n')}\n`)
@@ -139,7 +146,7 @@ async function serve(args: readonly string[]): Promise<number> {
 
 function applyFlags(
   config: SteerdnsConfig,
-  flags: { listen?: string[]; zone?: string[]; identity?: string; 'log-level'?: string; api?: string; state?: string },
+  flags: { listen?: string[]; zone?: string[]; identity?: string; 'log-level'?: string; api?: string; state?: string; role?: string },
 ): SteerdnsConfig {
   const zones = [...config.zones]
   for (const spec of flags.zone ?? []) {
@@ -155,8 +162,11 @@ function applyFlags(
   for (const l of flags.listen ?? []) parseListenAddress(l)
   const api = flags.api === 'off' ? '' : flags.api
   if (api) parseListenAddress(api)
+  const role = flags.role
+  if (role !== undefined && role !== 'all' && role !== 'dns' && role !== 'control') throw new Error(`--role "${role}": expected all, dns or control`)
   return {
     ...config,
+    role: role ?? config.role,
     api: { ...config.api, listen: api ?? config.api.listen },
     state: { dir: flags.state === undefined ? config.state.dir : resolve(flags.state) },
     zones,

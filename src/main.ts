@@ -10,13 +10,13 @@ import { createAcl, createRrl, parseCookieSecret, randomCookieSecret } from './g
 import { buildChaosRecords, createQueryHandler, RecentDecisions } from './query/index.js'
 import type { GuardDeps, QueryLogEntry } from './query/index.js'
 import { parseListenAddress, startListeners } from './server/index.js'
-import type { ListenAddress } from './server/index.js'
+import type { ListenAddress, Listeners } from './server/index.js'
 import { createLogger, createQueryCounters } from './telemetry/index.js'
 import type { Logger, QueryCounters } from './telemetry/index.js'
 import { buildSteeringSetup, createSteeringState, emptyLatencyMap, loadMapFile, MapError, MapErrorCode } from './steering/index.js'
 import type { LatencyMap, MapReader, SteeringSetup, SteeringState } from './steering/index.js'
-import { restoreControlState, startControlPlane } from './services/index.js'
-import type { ControlPlane } from './services/index.js'
+import { listenApi, openSharedPlane, restoreControlState, startControlPlane } from './services/index.js'
+import type { ControlPlane, StartControlPlaneOptions } from './services/index.js'
 import { createZoneStore } from './zone/index.js'
 import type { ZoneReloadOutcome, ZoneStore } from './zone/index.js'
 
@@ -48,6 +48,7 @@ export interface StartOptions {
 
 /** Starts a server. Rejects if a listen address cannot be bound; zone errors are logged, not fatal. */
 export async function startServer(opts: StartOptions): Promise<RunningServer> {
+  if (opts.config.store.kind === 'redis') return startSharedServer(opts)
   const { config } = opts
   const logger = createLogger({
     level: config.log.level,
@@ -66,6 +67,173 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   // Health before the first query: persisted states, then one round of checks (bounded).
   await restored.health.begin()
   restored.operator.publishTargetStates()
+  const closeState = async (): Promise<void> => {
+    await restored.health.close()
+    await restored.measurement.close()
+    await restored.operator.close()
+    await restored.stateDir.close()
+  }
+  // Release the state directory (its lock) and the checker: a failed start leaves nothing running.
+  const data = await startDataPlane({ config, steering, setup, geo, logger, steeringLog, opts, withListeners: true, onFailure: closeState })
+  let control: ControlPlane
+  try {
+    control = await startControlPlane({
+      config,
+      restored,
+      steering,
+      metricSources: data.metricSources,
+      ready: data.zonesReady,
+      nowMs,
+      log: logger,
+      version: SOFTWARE_VERSION,
+      recentDecisions: data.recentDecisions,
+    })
+  } catch (err) {
+    await data.close()
+    await closeState()
+    throw err
+  }
+  return {
+    listening: data.listening,
+    zones: data.store,
+    counters: data.counters,
+    logger,
+    initialZones: data.outcomes,
+    steering,
+    control,
+    async reload() {
+      // SIGHUP re-reads the map file (--map, else map.file) as an import: the operator asked for it.
+      const mapFile = opts.mapFile ?? config.map.file
+      if (mapFile) await reloadMap(mapFile, setup, restored.measurement, steeringLog)
+      return data.store.reload()
+    },
+    async close() {
+      await data.close()
+      await control.close()
+    },
+  }
+}
+
+/**
+ * store.kind redis: the state this node serves is the published one in the
+ * shared store (services/shared-plane.ts). Role dns has no compile leader
+ * and refuses writes; role control opens no DNS listener.
+ */
+async function startSharedServer(opts: StartOptions): Promise<RunningServer> {
+  const { config } = opts
+  const role = config.role
+  const logger = createLogger({
+    level: config.log.level,
+    identity: config.identity,
+    ...(opts.logDestination ? { destination: opts.logDestination } : {}),
+  })
+  const steeringLog = logger.child({ module: 'steering' })
+  const nowMs = opts.nowMs ?? Date.now
+  // The configured map serves until the published state (or the one saved in the state directory) arrives.
+  const mapFile = opts.mapFile ?? config.map.file
+  const loaded = await loadSteering(config, mapFile, steeringLog)
+  const { setup, geo } = loaded
+  // loadSteering builds a LatencyMap (a file or the empty map); MapReader is its read-only face.
+  const map = loaded.map as LatencyMap
+  const steering = createSteeringState({ setup, map, geo, distanceKm: greatCircleKm })
+  const shared = await openSharedPlane({
+    config,
+    role,
+    setup,
+    steering,
+    initialMap: map,
+    initialSource: mapFile && map.size > 0 ? 'file' : 'empty',
+    nowMs,
+    log: logger,
+    compileDelayMs: testCompileDelayMs(),
+  })
+  logger.info({ role, store: shared.store.description, stateVersion: shared.follower.applied()?.version ?? null, mapVersion: shared.follower.currentMap().version }, 'shared state opened')
+  const data = await startDataPlane({ config, steering, setup, geo, logger, steeringLog, opts, withListeners: role !== 'control', onFailure: () => shared.close() })
+  let api: Awaited<ReturnType<typeof listenApi>>
+  try {
+    api = await listenApi({
+      config,
+      parts: shared.parts,
+      steering,
+      metricSources: data.metricSources,
+      mapInfo: () => shared.follower.currentMap(),
+      measurementCounters: () => shared.measurementCounters(),
+      ready: () => {
+        const zones = data.zonesReady()
+        return shared.ready(zones.zonesOk, zones.reasons)
+      },
+      recentDecisions: data.recentDecisions,
+      nowMs,
+      log: logger,
+      version: SOFTWARE_VERSION,
+      beforeListen: () => shared.start(),
+    })
+  } catch (err) {
+    await data.close()
+    await shared.close()
+    throw err
+  }
+  const control: ControlPlane = {
+    apiAddress: api.apiAddress,
+    services: api.services,
+    restored: undefined,
+    async close() {
+      await api.close()
+      await shared.close()
+    },
+  }
+  return {
+    listening: data.listening,
+    zones: data.store,
+    counters: data.counters,
+    logger,
+    initialZones: data.outcomes,
+    steering,
+    control,
+    // The map comes from the shared store (PUT /v1/map imports one): SIGHUP reloads zones only.
+    reload: () => data.store.reload(),
+    async close() {
+      await data.close()
+      await control.close()
+    },
+  }
+}
+
+/** STEERDNS_TEST_COMPILE_DELAY_MS: a pause between compiling and publishing, for tests that kill a node mid-compile. Unset (0) in production. */
+function testCompileDelayMs(): number {
+  const value = Number(process.env['STEERDNS_TEST_COMPILE_DELAY_MS'] ?? 0)
+  return Number.isFinite(value) && value > 0 ? Math.min(value, 60_000) : 0
+}
+
+interface DataPlane {
+  readonly listening: readonly ListenAddress[]
+  readonly store: ZoneStore
+  readonly counters: QueryCounters
+  readonly outcomes: readonly ZoneReloadOutcome[]
+  readonly recentDecisions: RecentDecisions
+  readonly metricSources: StartControlPlaneOptions['metricSources']
+  zonesReady(): { zonesOk: boolean; reasons: string[] }
+  close(): Promise<void>
+}
+
+/**
+ * Zones, the query handler and (withListeners) the UDP/TCP listeners, the
+ * zone poller and the geo watcher. On a listen failure, runs `onFailure` and
+ * rethrows.
+ */
+async function startDataPlane(d: {
+  config: SteerdnsConfig
+  steering: SteeringState
+  setup: SteeringSetup
+  geo: GeoDatabase | undefined
+  logger: Logger
+  steeringLog: Logger
+  opts: StartOptions
+  withListeners: boolean
+  onFailure: () => Promise<void>
+}): Promise<DataPlane> {
+  const { config, steering, setup, logger, opts } = d
+  const nowMs = opts.nowMs ?? Date.now
   const { store, outcomes } = await createZoneStore(config.zones, logger.child({ module: 'zone' }))
   const counters = createQueryCounters()
   const guard = buildGuard(config.guard)
@@ -86,74 +254,42 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     debugNames: { identity: config.identity, debugAcl: createAcl(config.guard.acl.debug) },
     recentDecisions,
   })
-  let listeners
-  try {
-    listeners = await startListeners(config.listen.map(parseListenAddress), handler, config.guard.tcp, logger.child({ module: 'server' }))
-  } catch (err) {
-    // Release the state directory (its lock) and the checker: a failed start leaves nothing running.
-    await restored.health.close()
-    await restored.measurement.close()
-    await restored.operator.close()
-    await restored.stateDir.close()
-    throw err
+  let listeners: Listeners | undefined
+  if (d.withListeners) {
+    try {
+      listeners = await startListeners(config.listen.map(parseListenAddress), handler, config.guard.tcp, logger.child({ module: 'server' }))
+    } catch (err) {
+      await d.onFailure()
+      throw err
+    }
   }
   const stopWatching = config.dns.zonePollIntervalMs > 0 ? store.watch(config.dns.zonePollIntervalMs) : () => {}
-  const geoWatcher = config.geo.city ? watchGeo(config.geo.city, steering, steeringLog) : undefined
-  let control: ControlPlane
-  try {
-    const rrl = guard.rrl
-    control = await startControlPlane({
-      config,
-      restored,
-      steering,
-      metricSources: {
-        queries: counters,
-        ...(rrl ? { rrl: () => ({ ...rrl.counters, accounts: rrl.size }) } : {}),
-        tcpConnections: () => listeners.tcpConnectionCount(),
-        targets: () => {
-          const states = steering.current().targetStates
-          const now = nowMs()
-          return states ? setup.targets.map((_, i) => states.describe(i, now)) : []
-        },
-      },
-      ready: () => {
-        const failed = store.current().zones.length < config.zones.length
-        return { zonesOk: !failed, reasons: failed ? ['a configured zone failed to load (see the log)'] : [] }
-      },
-      nowMs,
-      log: logger,
-      version: SOFTWARE_VERSION,
-      recentDecisions,
-    })
-  } catch (err) {
-    stopWatching()
-    geoWatcher?.stop()
-    await listeners.close()
-    await restored.health.close()
-    await restored.measurement.close()
-    await restored.operator.close()
-    await restored.stateDir.close()
-    throw err
-  }
+  const geoWatcher = config.geo.city ? watchGeo(config.geo.city, steering, d.steeringLog) : undefined
+  const rrl = guard.rrl
   return {
-    listening: listeners.bound,
-    zones: store,
+    listening: listeners?.bound ?? [],
+    store,
     counters,
-    logger,
-    initialZones: outcomes,
-    steering,
-    control,
-    async reload() {
-      // SIGHUP re-reads the map file (--map, else map.file) as an import: the operator asked for it.
-      const mapFile = opts.mapFile ?? config.map.file
-      if (mapFile) await reloadMap(mapFile, setup, restored.measurement, steeringLog)
-      return store.reload()
+    outcomes,
+    recentDecisions,
+    metricSources: {
+      queries: counters,
+      ...(rrl ? { rrl: () => ({ ...rrl.counters, accounts: rrl.size }) } : {}),
+      tcpConnections: () => listeners?.tcpConnectionCount() ?? 0,
+      targets: () => {
+        const states = steering.current().targetStates
+        const now = nowMs()
+        return states ? setup.targets.map((_, i) => states.describe(i, now)) : []
+      },
+    },
+    zonesReady() {
+      const failed = store.current().zones.length < config.zones.length
+      return { zonesOk: !failed, reasons: failed ? ['a configured zone failed to load (see the log)'] : [] }
     },
     async close() {
       stopWatching()
       geoWatcher?.stop()
-      await listeners.close()
-      await control.close()
+      await listeners?.close()
     },
   }
 }

@@ -6,6 +6,7 @@
 #   python3               - raw-packet checks in the conformance battery
 #   mmdblookup (mmdb-bin) - an independent reader of the geo databases we write
 #   chromium              - the /ui status page test (playwright-core drives it)
+#   redis-server          - the shared-state (store: redis) multi-node tests
 # Runs apt-get only when something is missing; needs root (or sudo) then.
 set -eu
 missing=""
@@ -15,6 +16,7 @@ command -v knotd >/dev/null 2>&1 || [ -x /usr/sbin/knotd ] || missing="$missing 
 command -v python3 >/dev/null 2>&1 || missing="$missing python3"
 command -v mmdblookup >/dev/null 2>&1 || missing="$missing mmdb-bin"
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 [ -z "$missing" ] && exit 0
 echo "test/setup.sh: installing$missing" >&2
 SUDO=""

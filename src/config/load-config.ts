@@ -128,7 +128,23 @@ function crossCheck(data: unknown): Omit<ConfigProblem, 'file' | 'line'>[] {
   problems.push(...checkTargets(config.targets), ...checkServices(config.services, config.targets, config.zones))
   problems.push(...checkGuard((config as { guard?: unknown }).guard))
   problems.push(...checkApi((config as { api?: unknown }).api))
+  problems.push(...checkRole(config))
   return problems
+}
+
+/**
+ * A node of one role only makes sense when another node runs the other
+ * half, which needs shared state: role dns or control requires store.kind
+ * redis. Exported for `serve --role`, which is checked the same way.
+ */
+export function checkRole(config: unknown): Problem[] {
+  const c = (typeof config === 'object' && config !== null ? config : {}) as { role?: unknown; store?: { kind?: unknown } }
+  const role = c.role ?? 'all'
+  const kind = c.store?.kind ?? 'local'
+  if ((role === 'dns' || role === 'control') && kind !== 'redis') {
+    return [{ path: 'role', message: `role ${role} needs shared state (store.kind: redis); with store.kind ${String(kind)} only role all runs` }]
+  }
+  return []
 }
 
 function checkApi(api: unknown): Problem[] {

@@ -179,6 +179,26 @@ export interface SteerdnsConfig {
   readonly health: HealthConfig
   /** Where accepted measurements, the map, overrides, admin states and the audit log persist; relative to the config file; `serve --state` overrides. */
   readonly state: { readonly dir: string }
+  /** Where shared state lives: `local` (the state directory, one node) or `redis` (many nodes share it). */
+  readonly store: StoreConfig
+  /** What this node runs: `all` (DNS and the control plane), `dns` (DNS following the shared state) or `control` (API, ingestion, compile, health checks); `serve --role` overrides. */
+  readonly role: NodeRole
+}
+
+export type NodeRole = 'all' | 'dns' | 'control'
+
+export interface StoreConfig {
+  readonly kind: 'local' | 'redis'
+  /** redis://[user:password@]host:port/db (rediss:// for TLS). */
+  readonly url: string
+  /** Prepended to every key and channel, so several deployments can share one Redis. */
+  readonly keyPrefix: string
+  /** Longest wait for one Redis command (and for connecting at start); past it, writes answer 503. */
+  readonly timeoutMs: number
+  /** Expiry of the compile lock; a dead compiling node is replaced after at most this long. */
+  readonly lockTtlMs: number
+  /** Safety poll of the state version, in case an announcement was lost without a disconnect. */
+  readonly pollIntervalMs: number
 }
 
 const idPattern = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'
@@ -422,5 +442,19 @@ export const configSchema = {
       default: {},
       properties: { dir: { type: 'string', minLength: 1, default: 'state' } },
     },
+    store: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        kind: { enum: ['local', 'redis'], default: 'local' },
+        url: { type: 'string', pattern: '^rediss?://', default: 'redis://127.0.0.1:6379/0' },
+        keyPrefix: { type: 'string', maxLength: 128, default: 'steerdns:' },
+        timeoutMs: { type: 'integer', minimum: 50, maximum: 60000, default: 2000 },
+        lockTtlMs: { type: 'integer', minimum: 500, maximum: 600000, default: 10000 },
+        pollIntervalMs: { type: 'integer', minimum: 100, maximum: 3600000, default: 5000 },
+      },
+    },
+    role: { enum: ['all', 'dns', 'control'], default: 'all' },
   },
 } as const

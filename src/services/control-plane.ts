@@ -153,7 +153,8 @@ export interface ControlPlane {
   /** The API's bound address, when it listens. */
   readonly apiAddress: { readonly host: string; readonly port: number } | undefined
   readonly services: ControlServices
-  readonly restored: RestoredState
+  /** Local mode: what was restored from the state directory. Undefined with store.kind redis. */
+  readonly restored: RestoredState | undefined
   close(): Promise<void>
 }
 
@@ -171,37 +172,76 @@ export interface StartControlPlaneOptions {
 
 /** Builds the services, starts the compile timer, and listens on api.listen unless it is "". */
 export async function startControlPlane(opts: StartControlPlaneOptions): Promise<ControlPlane> {
-  const { restored, config, nowMs } = opts
+  const { restored } = opts
   const { measurement, operator } = restored
-  const metrics = createMetrics({
-    ...opts.metricSources,
-    map: () => {
-      const map = measurement.currentMap()
-      return { version: map.version, entries: map.size, ageSec: map.generatedAtMs === undefined ? undefined : (nowMs() - map.generatedAtMs) / 1000 }
-    },
-    measurements: () => ({ ...measurement.counters, estimators: 0 }),
-  })
-  const health: HealthService = {
-    ready() {
+  const api = await listenApi({
+    ...opts,
+    parts: { measurements: measurement.measurements, map: measurement.map, targets: operator.targets, overrides: operator.overrides, audit: operator.audit, probe: measurement.probe },
+    mapInfo: () => measurement.currentMap(),
+    measurementCounters: () => measurement.counters,
+    ready: () => {
       const state = opts.ready()
       const summary = measurement.map.summary()
       return { ready: state.zonesOk, reasons: state.reasons, mapVersion: summary.version, mapAgeSec: summary.ageSec }
     },
+    beforeListen: () => {
+      measurement.start()
+      restored.health.start()
+    },
+  })
+  return {
+    apiAddress: api.apiAddress,
+    services: api.services,
+    restored,
+    async close() {
+      await api.close()
+      await restored.health.close()
+      await measurement.close()
+      await operator.close()
+      await restored.stateDir.close()
+    },
   }
+}
+
+/** The services behind the API that differ between local and shared state. */
+export type ApiParts = Pick<ControlServices, 'measurements' | 'map' | 'targets' | 'overrides' | 'audit' | 'probe'>
+
+export interface ListenApiOptions {
+  readonly config: SteerdnsConfig
+  readonly parts: ApiParts
+  readonly steering: SteeringState
+  readonly metricSources: Omit<MetricSources, 'map' | 'measurements'>
+  /** The map this node serves (metrics). */
+  readonly mapInfo: () => LatencyMap
+  readonly measurementCounters: () => { readonly accepted: number; readonly rejected: number; readonly compiles: number; readonly lastCompileSec: number | undefined }
+  readonly ready: HealthService['ready']
+  readonly recentDecisions: RecentDecisions
+  readonly nowMs: () => number
+  readonly log: Logger
+  readonly version: string
+  /** Runs once the services exist, before the API listens (timers). */
+  readonly beforeListen?: () => void
+}
+
+/** Adds explain, health, metrics and decisions to `parts` and listens on api.listen unless it is "". */
+export async function listenApi(opts: ListenApiOptions): Promise<{ apiAddress: ControlPlane['apiAddress']; services: ControlServices; close(): Promise<void> }> {
+  const { config, nowMs } = opts
+  const metrics = createMetrics({
+    ...opts.metricSources,
+    map: () => {
+      const map = opts.mapInfo()
+      return { version: map.version, entries: map.size, ageSec: map.generatedAtMs === undefined ? undefined : (nowMs() - map.generatedAtMs) / 1000 }
+    },
+    measurements: () => ({ ...opts.measurementCounters(), estimators: 0 }),
+  })
   const services: ControlServices = {
-    measurements: measurement.measurements,
-    map: measurement.map,
-    targets: operator.targets,
-    overrides: operator.overrides,
+    ...opts.parts,
     explain: createExplainService(opts.steering, nowMs),
-    audit: operator.audit,
-    probe: measurement.probe,
-    health,
+    health: { ready: opts.ready },
     metrics,
     decisions: { recent: (limit) => opts.recentDecisions.list(limit, opts.steering.current().setup) },
   }
-  measurement.start()
-  restored.health.start()
+  opts.beforeListen?.()
   let app: FastifyInstance | undefined
   let apiAddress: ControlPlane['apiAddress']
   if (config.api.listen !== '') {
@@ -215,13 +255,8 @@ export async function startControlPlane(opts: StartControlPlaneOptions): Promise
   return {
     apiAddress,
     services,
-    restored,
     async close() {
       await app?.close()
-      await restored.health.close()
-      await measurement.close()
-      await operator.close()
-      await restored.stateDir.close()
     },
   }
 }

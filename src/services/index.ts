@@ -1,3 +1,10 @@
 /** Public surface of services/: the control plane's state and the services behind the API. */
-export { restoreControlState, startControlPlane, STATE_MAP_FILE } from './control-plane.js'
-export type { ControlPlane, RestoredState, RestoreOptions, StartControlPlaneOptions } from './control-plane.js'
+export { listenApi, restoreControlState, startControlPlane, STATE_MAP_FILE } from './control-plane.js'
+export type { ApiParts, ControlPlane, ListenApiOptions, RestoredState, RestoreOptions, StartControlPlaneOptions } from './control-plane.js'
+export { openSharedPlane } from './shared-plane.js'
+export type { SharedPlane, SharedPlaneOptions } from './shared-plane.js'
+export { createFollower } from './follower.js'
+export type { AppliedState, Follower, FollowerOptions, FollowerStatus } from './follower.js'
+export { compilePublished } from './apply-published.js'
+export { emptyOperatorSnapshot, PUBLISHED_FORMAT } from './published-state.js'
+export type { PublishedState, StateFeed } from './published-state.js'

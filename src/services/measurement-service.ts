@@ -18,6 +18,7 @@ import { writeFileAtomic } from '../state/index.js'
 import { formatMapJson, fnv1a32, MapError, mapToJson, parseMapJson } from '../steering/index.js'
 import type { LatencyMap, SteeringSetup, SteeringState } from '../steering/index.js'
 import type { Logger } from '../telemetry/index.js'
+import { summarizeMap } from './map-summary.js'
 import { encodeReports } from './report-codec.js'
 import type { ReportBatchRecord } from './report-codec.js'
 
@@ -171,22 +172,7 @@ export function createMeasurementService(deps: MeasurementServiceDeps): Measurem
     summary() {
       const atSec = Math.floor(nowMs() / 1000)
       if (summaryCache && summaryCache.map === map && summaryCache.atSec === atSec) return { ...summaryCache.summary, source }
-      let ipv4Entries = 0
-      let staleEntries = 0
-      const staleBeforeMs = nowMs() - deps.map.staleAfterSec * 1000
-      for (let e = 0; e < map.size; e++) {
-        if (map.entryFamily(e) === 4) ipv4Entries++
-        const updated = map.entryUpdatedAtMs(e) ?? map.generatedAtMs
-        if (updated !== undefined && updated < staleBeforeMs) staleEntries++
-      }
-      const summary: MapSummary = {
-        version: map.version,
-        entries: map.size,
-        generatedAt: map.generatedAtMs === undefined ? undefined : new Date(map.generatedAtMs).toISOString(),
-        ageSec: map.generatedAtMs === undefined ? undefined : Math.max(0, Math.round((nowMs() - map.generatedAtMs) / 1000)),
-        coverage: { ipv4Entries, ipv6Entries: map.size - ipv4Entries, staleEntries },
-        source,
-      }
+      const summary = summarizeMap(map, source, nowMs(), deps.map.staleAfterSec)
       summaryCache = { map, atSec, summary }
       return summary
     },

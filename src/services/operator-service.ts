@@ -8,11 +8,12 @@
 import { ApiProblem } from '../control/index.js'
 import type { AuditService, Caller, OverridesService, OverrideView, TargetPatch, TargetsService, TargetView } from '../control/index.js'
 import type { Journal } from '../state/index.js'
-import { compileOverrides, createTargetStates, formatAddress, OverrideError, validateOverride, validateTargetPatch } from '../steering/index.js'
+import { compileOverrides, createTargetStates, OverrideError, validateOverride, validateTargetPatch } from '../steering/index.js'
 import type { OverrideProblem, SteeringSetup, SteeringState, TargetHealthRecord } from '../steering/index.js'
 import type { Logger } from '../telemetry/index.js'
 import type { OperatorState } from './operator-events.js'
 import type { OperatorEvent, OperatorSnapshot, StoredOverride } from './operator-events.js'
+import { describeAudit, describeOverride, describeTarget } from './operator-views.js'
 
 export interface OperatorServiceDeps {
   /** Replayed already; its records applied to `state`. */
@@ -92,37 +93,8 @@ export function createOperatorService(deps: OperatorServiceDeps): OperatorServic
     }
   }
 
-  function overrideView(o: StoredOverride): OverrideView {
-    const r = o.record
-    const common = { id: r.id, kind: r.kind, reason: r.reason, expiresAt: iso(r.expiresAtMs), createdAt: iso(o.createdAtMs) as string, createdBy: o.createdBy }
-    return r.kind === 'pin' ? { ...common, prefix: r.prefix, targets: r.targets } : { ...common, target: r.target, biasMs: r.biasMs }
-  }
-
-  function targetView(index: number): TargetView {
-    const now = nowMs()
-    const target = setup.targets[index]
-    const status = (steering.current().targetStates ?? createTargetStates(setup)).describe(index, now)
-    const id = status.id
-    return {
-      id,
-      site: target?.site ?? '',
-      ipv4: (target?.ipv4 ?? []).map(formatAddress),
-      ipv6: (target?.ipv6 ?? []).map(formatAddress),
-      location: { lat: target?.latitude ?? 0, lon: target?.longitude ?? 0 },
-      health: status.degraded ? 'degraded' : status.health,
-      admin: {
-        state: status.admin,
-        reason: status.reason,
-        expiresAt: iso(status.expiresAtMs),
-        changedAt: iso(state.admin.get(id)?.changedAtMs),
-        by: state.admin.has(id) ? state.adminBy.get(id) : undefined,
-      },
-      serving: status.serving,
-      weight: status.weight,
-      capacity: status.capacity,
-      load: state.load.get(id)?.value,
-    }
-  }
+  const overrideView = (o: StoredOverride): OverrideView => describeOverride(o)
+  const targetView = (index: number): TargetView => describeTarget(setup, steering.current(), state, index, nowMs())
 
   const overrides: OverridesService = {
     list() {
@@ -195,9 +167,7 @@ export function createOperatorService(deps: OperatorServiceDeps): OperatorServic
 
   const audit: AuditService = {
     list({ limit, since }) {
-      const sinceMs = since === undefined ? undefined : Date.parse(since)
-      const entries = sinceMs === undefined || Number.isNaN(sinceMs) ? state.audit : state.audit.filter((e) => e.atMs >= sinceMs)
-      return entries.slice(-limit).map((e) => ({ at: iso(e.atMs) as string, by: e.by, address: e.address, action: e.action, subject: e.subject, reason: e.reason, change: e.change }))
+      return describeAudit(state.audit, limit, since)
     },
   }
 
@@ -222,10 +192,6 @@ export function createOperatorService(deps: OperatorServiceDeps): OperatorServic
       await journal.close()
     },
   }
-}
-
-function iso(ms: number | undefined): string | undefined {
-  return ms === undefined || !Number.isFinite(ms) ? undefined : new Date(ms).toISOString()
 }
 
 /** Validation problems (paths relative to the body) as a 400 naming the first field and listing all. */
