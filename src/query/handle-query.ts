@@ -19,6 +19,8 @@ import { answerDebugName } from './debug-names.js'
 import type { DebugNamesDeps } from './debug-names.js'
 import type { RecentDecisions } from './recent-decisions.js'
 import { answerSteered, keyForQuery } from './steered-answer.js'
+import { AnswerCache, patchAnswer, STEERED_REUSE_MS } from './answer-cache.js'
+import type { CachedAnswer } from './answer-cache.js'
 
 export type Transport = 'udp' | 'tcp'
 
@@ -47,6 +49,8 @@ export interface QueryHandlerDeps {
   readonly debugNames?: DebugNamesDeps
   /** Where steered decisions are recorded for GET /v1/decisions; absent: not recorded. */
   readonly recentDecisions?: RecentDecisions
+  /** Encoded answers reused for repeated queries (answer-cache.ts); a fresh one when absent, none with false. */
+  readonly answerCache?: AnswerCache | false
 }
 
 /** The guard stage's state, built from config once. */
@@ -101,10 +105,14 @@ const EMPTY: LookupResult = {
 
 /** Builds the handler. Pure composition; reads config once here, not per query. */
 export function createQueryHandler(deps: QueryHandlerDeps): QueryHandler {
+  const cache = deps.answerCache === false ? undefined : (deps.answerCache ?? new AnswerCache())
   return (message, transport, client) => {
     const startMs = performance.now()
     try {
-      const reply = handle(deps, message, transport, client)
+      const probe = cache?.keyOf(message, transport)
+      let reply: Uint8Array | undefined | typeof MISS = MISS
+      if (cache && probe) reply = fromCache(deps, cache, probe.key, message, transport, client)
+      if (reply === MISS) reply = handle(deps, message, transport, client, cache && probe ? { cache, key: probe.key, nameEnd: probe.nameEnd } : undefined)
       observeHandling(deps.counters, (performance.now() - startMs) / 1000)
       return reply
     } catch (err) {
@@ -119,7 +127,57 @@ export function createQueryHandler(deps: QueryHandlerDeps): QueryHandler {
   }
 }
 
-function handle(deps: QueryHandlerDeps, message: Uint8Array, transport: Transport, client: string): Uint8Array | undefined {
+/** fromCache found nothing usable: the pipeline answers. */
+const MISS = Symbol('miss')
+
+/** Where the pipeline may store its answer for reuse. */
+interface CacheSlot {
+  readonly cache: AnswerCache
+  readonly key: string
+  readonly nameEnd: number
+}
+
+/**
+ * The fast path: a stored answer still valid for the current snapshots, with
+ * the same counters, RRL accounting, decision record and query log as the
+ * pipeline would produce. An RRL slip runs the pipeline with that verdict
+ * (it builds the truncated answer) without charging the account twice.
+ */
+function fromCache(deps: QueryHandlerDeps, cache: AnswerCache, key: string, message: Uint8Array, transport: Transport, client: string): Uint8Array | undefined | typeof MISS {
+  const entry = cache.get(key, client)
+  const nowMs = deps.nowMs?.() ?? Date.now()
+  if (entry === undefined || entry.zones !== deps.zones() || nowMs >= entry.expiresAtMs || (entry.view !== undefined && entry.view !== deps.steering?.())) {
+    deps.counters.answerCache.misses++
+    return MISS
+  }
+  const counters = deps.counters
+  const guard = deps.guard
+  const action = guard?.rrl && transport === 'udp' ? rateLimit(guard, transport, false, parseAddress(client), entry.rrlCategory, entry.rrlName, nowMs) : RRL_ACTION.SEND
+  if (action === RRL_ACTION.SLIP) {
+    deps.counters.answerCache.misses++
+    return handle(deps, message, transport, client, undefined, action)
+  }
+  counters.answerCache.hits++
+  counters.received[transport]++
+  bump(counters.queriesByType, entry.qtype)
+  if (entry.rule !== undefined) bump(counters.decisionsByRule, entry.rule)
+  const decision = entry.decision
+  if (decision) deps.recentDecisions?.record(nowMs, decision.qname, entry.qtype, decision.key, entry.rule ?? '', decision.targets, decision.scopePrefixLen, decision.ttlSec)
+  if (action === RRL_ACTION.DROP) return dropped(deps, client, transport, 'rrl')
+  if (entry.ecsScope !== undefined) {
+    counters.ecsQueries++
+    counters.scopeCounts[entry.ecsScope] = (counters.scopeCounts[entry.ecsScope] as number) + 1
+  }
+  bump(counters.responsesByRcode, entry.rcode)
+  if (entry.truncated) counters.truncated++
+  if (deps.queryLog && entry.log && (deps.queryLogSampleRate === undefined || deps.queryLogSampleRate >= 1 || Math.random() < deps.queryLogSampleRate)) {
+    deps.queryLog({ ...entry.log, client, transport })
+  }
+  return patchAnswer(entry, message)
+}
+
+/** The pipeline. `slot`: where to store a reusable answer; `presetAction`: the RRL verdict the fast path already took. */
+function handle(deps: QueryHandlerDeps, message: Uint8Array, transport: Transport, client: string, slot?: CacheSlot, presetAction?: number): Uint8Array | undefined {
   deps.counters.received[transport]++
   const decoded = decodeQuery(message)
   if (decoded.kind === 'drop') {
@@ -176,7 +234,9 @@ function handle(deps: QueryHandlerDeps, message: Uint8Array, transport: Transpor
   bump(counters.queriesByType, query.qtype)
   if (answered.rule !== undefined) bump(counters.decisionsByRule, answered.rule)
   // TCP and cookie-validated clients cannot be spoofed: never rate limited, never capped.
-  const action = rateLimit(guard, transport, validated, address, rrlCategory(result), rrlName(result, query.qname), nowMs)
+  const category = rrlCategory(result)
+  const accountName = rrlName(result, query.qname)
+  const action = presetAction ?? rateLimit(guard, transport, validated, address, category, accountName, nowMs)
   if (action === RRL_ACTION.DROP) return dropped(deps, client, transport, 'rrl')
   const options: EdnsOption[] = []
   // ECS is echoed whenever the query carried it (RFC 7871 section 7.2.1). Static
@@ -209,7 +269,28 @@ function handle(deps: QueryHandlerDeps, message: Uint8Array, transport: Transpor
   })
   // Sampled before the entry is built: at 1% the other 99% cost one random number.
   if (deps.queryLog && (deps.queryLogSampleRate === undefined || deps.queryLogSampleRate >= 1 || Math.random() < deps.queryLogSampleRate)) {
-    deps.queryLog(logEntry(deps, query, client, transport, result.rcode, bytes.length, answered))
+    deps.queryLog({ client, transport, ...logFields(deps, query, result.rcode, bytes.length, answered) })
+  }
+  // Only what every client sending these bytes would get: no cookie, no RRL slip, no per-client names.
+  const reuse = answered.reuse
+  if (slot && reuse && cookie === undefined && !badCookie && action === RRL_ACTION.SEND) {
+    const entry: CachedAnswer = {
+      bytes,
+      nameEnd: slot.nameEnd,
+      zones: reuse.zones,
+      view: reuse.view,
+      expiresAtMs: reuse.view ? nowMs + STEERED_REUSE_MS : Infinity,
+      qtype: query.qtype,
+      rcode: result.rcode,
+      truncated: bytes.length > 2 && ((bytes[2] as number) & 0x02) !== 0,
+      ecsScope: ecs ? (ecs.sourcePrefixLen === 0 ? 0 : scopePrefixLen) : undefined,
+      rrlCategory: category,
+      rrlName: accountName,
+      rule: answered.rule,
+      decision: reuse.decision,
+      log: deps.queryLog ? logFields(deps, query, result.rcode, bytes.length, answered) : undefined,
+    }
+    slot.cache.set(slot.key, client, entry, reuse.perClient)
   }
   return bytes
 }
@@ -220,16 +301,26 @@ interface Answered {
   readonly scopePrefixLen: number
   readonly rule?: string | undefined
   readonly targets?: readonly number[] | undefined
+  /** Present when the answer may be reused for the same query bytes (answer-cache.ts): what it depends on. */
+  readonly reuse?: Reuse
 }
 
-function logEntry(deps: QueryHandlerDeps, query: Query, client: string, transport: Transport, rcode: number, responseBytes: number, answered: Answered): QueryLogEntry {
+interface Reuse {
+  readonly zones: ZoneSet
+  /** The steering snapshot a steered answer depends on. */
+  readonly view: SteeringView | undefined
+  /** Steered by the resolver's own address: reusable for that address only. */
+  readonly perClient: boolean
+  readonly decision?: CachedAnswer['decision']
+}
+
+/** A query log line but for who asked and how (the answer cache keeps these for its hits). */
+function logFields(deps: QueryHandlerDeps, query: Query, rcode: number, responseBytes: number, answered: Answered): Omit<QueryLogEntry, 'client' | 'transport'> {
   const ecs = query.edns?.clientSubnet
   const setup = answered.targets ? deps.steering?.().setup : undefined
   return {
     ...(answered.rule !== undefined ? { rule: answered.rule } : {}),
     ...(setup && answered.targets ? { targets: answered.targets.map((i) => setup.targets[i]?.id ?? String(i)) } : {}),
-    client,
-    transport,
     qname: toFqdn(query.qname),
     qtype: query.qtype,
     qclass: query.qclass,
@@ -248,7 +339,7 @@ function formatAddress(address: Uint8Array): string {
 }
 
 function answer(deps: QueryHandlerDeps, query: Query, client: string, address: Uint8Array | undefined): Answered {
-  if (query.qtype === RRTYPE.AXFR || query.qtype === RRTYPE.IXFR) return { result: refused(), scopePrefixLen: 0 }
+  if (query.qtype === RRTYPE.AXFR || query.qtype === RRTYPE.IXFR) return { result: refused(), scopePrefixLen: 0, reuse: { zones: deps.zones(), view: undefined, perClient: false } }
   if (query.qclass === RRCLASS.CH) {
     const allowed = !deps.guard || (address !== undefined && deps.guard.chaosAcl.allows(address))
     return { result: allowed ? chaos(deps.chaos, query) : refused(), scopePrefixLen: 0 }
@@ -263,16 +354,21 @@ function answer(deps: QueryHandlerDeps, query: Query, client: string, address: U
   const service = view?.setup.services.get(query.qname)
   if (view && service) {
     const key = keyForQuery(query.edns?.clientSubnet, client)
-    if (key) {
-      const nowMs = deps.nowMs?.() ?? Date.now()
-      const steered = answerSteered(service, query.qname, query.qtype, key, view, zones, nowMs)
-      if (steered.rule !== undefined && steered.targets) {
-        deps.recentDecisions?.record(nowMs, query.qname, query.qtype, key, steered.rule, steered.targets, steered.scopePrefixLen, steered.ttlSec ?? 0)
-      }
-      if (!steered.useStatic) return steered
+    if (!key) return { result: lookup(zones, query.qname, query.qtype, view.setup.services), scopePrefixLen: 0 }
+    const nowMs = deps.nowMs?.() ?? Date.now()
+    const steered = answerSteered(service, query.qname, query.qtype, key, view, zones, nowMs)
+    const decided = steered.rule !== undefined && steered.targets !== undefined
+    if (decided) deps.recentDecisions?.record(nowMs, query.qname, query.qtype, key, steered.rule as string, steered.targets as readonly number[], steered.scopePrefixLen, steered.ttlSec ?? 0)
+    const reuse: Reuse = {
+      zones,
+      view,
+      perClient: key.source === 'resolver',
+      ...(decided ? { decision: { qname: query.qname, key, targets: steered.targets as readonly number[], scopePrefixLen: steered.scopePrefixLen, ttlSec: steered.ttlSec ?? 0 } } : {}),
     }
+    if (!steered.useStatic) return { ...steered, reuse }
+    return { result: lookup(zones, query.qname, query.qtype, view.setup.services), scopePrefixLen: 0, reuse }
   }
-  return { result: lookup(zones, query.qname, query.qtype, view?.setup.services), scopePrefixLen: 0 }
+  return { result: lookup(zones, query.qname, query.qtype, view?.setup.services), scopePrefixLen: 0, reuse: { zones, view: undefined, perClient: false } }
 }
 
 function chaos(records: ChaosRecords, query: Query): LookupResult {

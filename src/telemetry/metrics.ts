@@ -77,6 +77,10 @@ export function createMetrics(sources: MetricSources): Metrics {
     for (const [reason, n] of q.droppedByReason) set({ reason }, n)
   })
   mirrorCounter('steerdns_dns_truncated_total', 'Responses sent with TC=1 (size, amplification cap or RRL slip).', [], (set) => set({}, q.truncated))
+  mirrorCounter('steerdns_dns_answer_cache_total', 'Answer cache lookups: hit (a stored encoded answer was reused), miss (no usable entry: the full pipeline answered).', ['result'], (set) => {
+    set({ result: 'hit' }, q.answerCache.hits)
+    set({ result: 'miss' }, q.answerCache.misses)
+  })
   mirrorCounter('steerdns_dns_internal_errors_total', 'Queries answered SERVFAIL because of a bug (must stay 0).', [], (set) => set({}, q.internalErrors))
   mirrorCounter('steerdns_dns_queries_by_type_total', 'Questions answered, by QTYPE.', ['type'], (set) => {
     for (const [type, n] of q.queriesByType) set({ type: TYPE_NAMES[type] ?? `TYPE${type}` }, n)

@@ -26,6 +26,8 @@ export interface QueryCounters {
   /** Query handling time: counts per bucket of HANDLING_BUCKETS_SEC (last: +Inf), and the sum. */
   handlingCounts: Uint32Array
   handlingSumSec: number
+  /** Answer cache lookups (query/answer-cache.ts): a stored answer reused, or none usable (the pipeline answered). */
+  answerCache: { hits: number; misses: number }
 }
 
 /**
@@ -56,6 +58,7 @@ export function createQueryCounters(): QueryCounters {
     scopeCounts: new Uint32Array(129),
     handlingCounts: new Uint32Array(HANDLING_BUCKETS_SEC.length + 1),
     handlingSumSec: 0,
+    answerCache: { hits: 0, misses: 0 },
   }
 }
 

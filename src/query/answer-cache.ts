@@ -1,0 +1,154 @@
+/**
+ * Encoded answers, reused: the fast path of issue 7. A query whose bytes
+ * after the ID (with the question name lowercased) equal those of a query
+ * answered before gets that answer's bytes with its own ID and question name
+ * copied in. The full pipeline (decode, lookup or steering, encode) runs only
+ * on a miss, and decides what may be stored.
+ *
+ * What makes reuse exact: the key holds every byte of the query but the ID,
+ * so RD, CD, the EDNS size, DO, NSID and the ECS option (source prefix and
+ * address) are all in it, and the transport. Names in answers point into
+ * the question (wire/encode-response.ts), so copying the question's bytes
+ * echoes the client's case everywhere. An entry is bound to the zone
+ * snapshot it was computed from, and a steered one also to the steering
+ * snapshot; a swap of either makes it a miss. What depends on the client's
+ * own address is stored per address (steering by resolver). What depends on
+ * time without a swap (a map entry going stale, an override or admin state
+ * expiring, the TTL rising after a change) is why steered entries live at
+ * most STEERED_REUSE_MS. Queries with a COOKIE option, debug names and CHAOS
+ * are never stored: their answers differ per client and per second.
+ */
+import type { ClientKey, SteeringView } from '../steering/index.js'
+import type { ZoneSet } from '../zone/index.js'
+import type { QueryLogEntry, Transport } from './handle-query.js'
+
+/** Entries per generation; two generations are kept (the older one is dropped when the newer fills). */
+export const ANSWER_CACHE_ENTRIES = 50_000
+/**
+ * How long a steered answer is reused at most: the lag of changes driven by
+ * time alone (an override or admin state expiring, a map entry going stale,
+ * the TTL rising again after a change). Events (health, admin, overrides, a
+ * new map) swap the snapshot and apply at once. Resolvers keep an answer for
+ * its TTL (ttl.min and up) anyway; 5 s is 95% reuse at the bench's ~5
+ * queries/s per ECS subnet.
+ */
+export const STEERED_REUSE_MS = 5000
+/** Longer queries are answered without the cache (a normal query is under 100 bytes; the key copies it). */
+const MAX_KEY_QUERY_BYTES = 512
+const HEADER_BYTES = 12
+
+export interface CachedAnswer {
+  /** The response as encoded for the first query, ID zero. */
+  readonly bytes: Uint8Array
+  /** End of the question name in both query and response (the case is copied over [12, nameEnd)). */
+  readonly nameEnd: number
+  readonly zones: ZoneSet
+  /** The steering snapshot a steered answer came from; undefined for static data. */
+  readonly view: SteeringView | undefined
+  /** Reused until this time (ms); Infinity for static data. */
+  readonly expiresAtMs: number
+  readonly qtype: number
+  readonly rcode: number
+  readonly truncated: boolean
+  /** ECS scope echoed, when the query had ECS. */
+  readonly ecsScope: number | undefined
+  readonly rrlCategory: number
+  readonly rrlName: string
+  /** The steering rule that decided, for metrics. */
+  readonly rule: string | undefined
+  /** A steered decision to record in the recent-decisions ring. */
+  readonly decision: { readonly qname: string; readonly key: ClientKey; readonly targets: readonly number[]; readonly scopePrefixLen: number; readonly ttlSec: number } | undefined
+  /** The query log line without client and transport; built only when query logging is on. */
+  readonly log: Omit<QueryLogEntry, 'client' | 'transport'> | undefined
+}
+
+/** Marks a key whose answers are stored per client address. */
+const PER_CLIENT = Symbol('per-client')
+type Slot = CachedAnswer | typeof PER_CLIENT
+
+export class AnswerCache {
+  #current = new Map<string, Slot>()
+  #previous = new Map<string, Slot>()
+  readonly #scratch = Buffer.allocUnsafe(MAX_KEY_QUERY_BYTES + 1)
+
+  constructor(readonly maxEntries = ANSWER_CACHE_ENTRIES) {}
+
+  /**
+   * The key of a query, or undefined when it cannot be cached (not one
+   * question, a compressed or overlong name, an oversized message). Also
+   * returns where the name ends.
+   */
+  keyOf(message: Uint8Array, transport: Transport): { key: string; nameEnd: number } | undefined {
+    const length = message.length
+    if (length < HEADER_BYTES + 5 || length > MAX_KEY_QUERY_BYTES) return undefined
+    // QDCOUNT must be 1.
+    if (message[4] !== 0 || message[5] !== 1) return undefined
+    const scratch = this.#scratch
+    scratch[0] = transport === 'udp' ? 0x75 : 0x74
+    for (let i = 2; i < HEADER_BYTES; i++) scratch[i - 1] = message[i] as number
+    let at = HEADER_BYTES
+    for (;;) {
+      const labelLength = message[at] as number | undefined
+      if (labelLength === undefined || labelLength > 63) return undefined
+      scratch[at - 1] = labelLength
+      at++
+      if (labelLength === 0) break
+      const end = at + labelLength
+      if (end > length || end - HEADER_BYTES > 255) return undefined
+      for (; at < end; at++) {
+        const c = message[at] as number
+        scratch[at - 1] = c >= 0x41 && c <= 0x5a ? c | 0x20 : c
+      }
+    }
+    const nameEnd = at
+    for (; at < length; at++) scratch[at - 1] = message[at] as number
+    return { key: scratch.toString('latin1', 0, length - 1), nameEnd }
+  }
+
+  /** The entry for `key` (per client when stored so), or undefined. */
+  get(key: string, client: string): CachedAnswer | undefined {
+    let slot = this.#lookup(key)
+    if (slot === PER_CLIENT) slot = this.#lookup(`${key}\u0000${client}`) as CachedAnswer | undefined
+    return slot
+  }
+
+  set(key: string, client: string, entry: CachedAnswer, perClient: boolean): void {
+    if (perClient) {
+      this.#store(key, PER_CLIENT)
+      this.#store(`${key}\u0000${client}`, entry)
+    } else {
+      this.#store(key, entry)
+    }
+  }
+
+  get size(): number {
+    return this.#current.size + this.#previous.size
+  }
+
+  #lookup(key: string): Slot | undefined {
+    const slot = this.#current.get(key)
+    if (slot !== undefined) return slot
+    const old = this.#previous.get(key)
+    // Used again: keep it across the next generation change.
+    if (old !== undefined) this.#store(key, old)
+    return old
+  }
+
+  #store(key: string, slot: Slot): void {
+    if (this.#current.size >= this.maxEntries) {
+      this.#previous = this.#current
+      this.#current = new Map()
+    }
+    this.#current.set(key, slot)
+  }
+}
+
+/** The answer for this query from `entry`: its bytes with the query's ID and question name. */
+export function patchAnswer(entry: CachedAnswer, message: Uint8Array): Uint8Array {
+  const out = Buffer.allocUnsafe(entry.bytes.length)
+  out.set(entry.bytes)
+  out[0] = message[0] as number
+  out[1] = message[1] as number
+  for (let i = HEADER_BYTES; i < entry.nameEnd; i++) out[i] = message[i] as number
+  return out
+}
