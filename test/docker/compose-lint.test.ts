@@ -273,7 +273,7 @@ t.test('the Dockerfile: two stages, pinned images, non-root, healthcheck (a stru
       const sources = words.filter((w) => !w.startsWith('--')).slice(0, -1)
       return sources.map((src) => (from ? `${from.slice('--from='.length)}:${src}` : src))
     })
-  t.same(copied.sort(), ['bin', 'build:/src/dist', 'build:/src/node_modules', 'geo-data', 'maps', 'package.json', 'steerdns.yaml', 'ui', 'zones'].sort())
+  t.same(copied.sort(), ['bin', 'build:/src/build/Release/udp_batch.node', 'build:/src/dist', 'build:/src/node_modules', 'geo-data', 'maps', 'package.json', 'steerdns.yaml', 'ui', 'zones'].sort())
   for (const src of copied.filter((c) => !c.includes(':'))) t.ok(existsSync(join(REPO_ROOT, src)), `${src} exists in the repository`)
   const ignored = readFileSync(join(REPO_ROOT, '.dockerignore'), 'utf8').split('\n').filter((l) => l !== '' && !l.startsWith('#'))
   for (const must of ['.git', 'node_modules', 'dist', 'state']) t.ok(ignored.includes(must), `.dockerignore keeps ${must} out of the build context`)
