@@ -147,8 +147,14 @@ export function createCompileLeader(deps: CompileLeaderDeps): CompileLeader {
     if (retained && (!checkpoint || !streamIdLess(retained.cursor, checkpoint.lastId))) {
       ;({ aggregator, cursor } = retained)
     } else if (checkpoint) {
-      aggregator = restoreAggregator(checkpoint.snapshot, aggregatorOptions)
       cursor = checkpoint.lastId
+      try {
+        aggregator = restoreAggregator(checkpoint.snapshot, aggregatorOptions)
+      } catch (err) {
+        // The batches before lastId are trimmed: what they said is lost, the stream goes on.
+        log.error({ err }, 'the aggregator checkpoint cannot be restored (another configuration?): starting empty after it')
+        aggregator = createAggregator(aggregatorOptions)
+      }
     } else {
       aggregator = createAggregator(aggregatorOptions)
       cursor = '0-0'
@@ -171,9 +177,13 @@ export function createCompileLeader(deps: CompileLeaderDeps): CompileLeader {
     }
     leading = lead
     log.info({ cursor, publishedMapVersion, from: checkpoint && cursor === checkpoint.lastId ? 'checkpoint' : cursor === '0-0' ? 'stream start' : 'own state' }, 'compile lock taken: this node aggregates, compiles and checks health')
+    // While the store is unreachable there is nothing to read or publish (and the lock will lapse).
+    const whenConnected = (step: () => Promise<void>, failed: (err: unknown) => void) => (): void => {
+      if (store.isConnected()) enqueue(lead, step).catch(failed)
+    }
     lead.timers.push(
-      setInterval(() => void enqueue(lead, () => consume(lead)).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'reading measurements failed')), CONSUME_INTERVAL_MS),
-      setInterval(() => void enqueue(lead, () => compile(lead)).catch((err: unknown) => log.error({ err }, 'map compile failed; the published map keeps serving')), config.measure.compileIntervalSec * 1000),
+      setInterval(whenConnected(() => consume(lead), (err) => log.warn({ err: (err as Error).message }, 'reading measurements failed')), CONSUME_INTERVAL_MS),
+      setInterval(whenConnected(() => compile(lead), (err) => log.error({ err }, 'map compile failed; the published map keeps serving')), config.measure.compileIntervalSec * 1000),
     )
     for (const timer of lead.timers) timer.unref()
     // Not awaited: the first check round (up to health.startupWaitMs) must not hold up lock renewals.
