@@ -30,7 +30,7 @@ export const EXAMPLE_CONFIG = fileURLToPath(new URL('../steerdns.yaml', import.m
 const DEFAULT_API_URL = 'http://127.0.0.1:8053'
 
 const USAGE = `usage:
-  steerdns serve [--config FILE] [--listen HOST:PORT]... [--zone ORIGIN=FILE]... [--map FILE] [--api HOST:PORT|off] [--state DIR] [--identity NAME] [--log-level LEVEL] [--role all|dns|control]
+  steerdns serve [--config FILE] [--listen HOST:PORT]... [--zone ORIGIN=FILE]... [--map FILE] [--api HOST:PORT|off] [--state DIR] [--identity NAME] [--log-level LEVEL] [--role all|dns|control] [--workers N]
   steerdns check-zone ORIGIN FILE
   steerdns explain NAME (--client IP[/LEN] | --resolver IP) [--type A|AAAA] [--json] [--config FILE] [--map FILE] [--api URL [--token TOKEN]]
   steerdns state [--api URL] [--token TOKEN] [--json]
@@ -44,6 +44,8 @@ serve with no flags serves the example configuration (${EXAMPLE_CONFIG}).
 --state sets the state directory (state.dir): measurements, map, overrides, target states, audit log.
 --role (role) with store.kind redis: dns answers DNS from the shared state, control runs the API,
   ingestion, compiles and health checks without DNS listeners; all (the default) runs both.
+--workers N (dns.workers): N DNS worker processes answer on the listen addresses (one per core);
+  this process runs the control plane and publishes its state to them. Local store only.
 explain prints the steering decision for NAME and why, from the same configuration and map.
 state prints a running server's targets, overrides and map summary (--api default ${DEFAULT_API_URL};
   the token from --token or STEERDNS_TOKEN, with the read role). The status page is at /ui on the same address.
@@ -91,6 +93,7 @@ async function serve(args: readonly string[]): Promise<number> {
         identity: { type: 'string' },
         'log-level': { type: 'string' },
         role: { type: 'string' },
+        workers: { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
@@ -106,9 +109,10 @@ async function serve(args: readonly string[]): Promise<number> {
     const file = parsed.config ?? (useExample ? EXAMPLE_CONFIG : undefined)
     config = file ? await loadConfigFile(file) : defaultConfig()
     config = applyFlags(config, parsed)
-    if (parsed.role !== undefined) {
+    if (parsed.role !== undefined || parsed.workers !== undefined) {
       const problems = checkRole(config)
-      if (problems.length > 0) throw new ConfigError(problems.map((p) => ({ ...p, path: `--role ${parsed.role}`, file: undefined, line: undefined })))
+      const flag = problems[0]?.path === 'dns.workers' ? `--workers ${parsed.workers}` : `--role ${parsed.role}`
+      if (problems.length > 0) throw new ConfigError(problems.map((p) => ({ ...p, path: flag, file: undefined, line: undefined })))
     }
   } catch (err) {
     if (err instanceof ConfigError) {
@@ -146,7 +150,7 @@ async function serve(args: readonly string[]): Promise<number> {
 
 function applyFlags(
   config: SteerdnsConfig,
-  flags: { listen?: string[]; zone?: string[]; identity?: string; 'log-level'?: string; api?: string; state?: string; role?: string },
+  flags: { listen?: string[]; zone?: string[]; identity?: string; 'log-level'?: string; api?: string; state?: string; role?: string; workers?: string },
 ): SteerdnsConfig {
   const zones = [...config.zones]
   for (const spec of flags.zone ?? []) {
@@ -164,9 +168,12 @@ function applyFlags(
   if (api) parseListenAddress(api)
   const role = flags.role
   if (role !== undefined && role !== 'all' && role !== 'dns' && role !== 'control') throw new Error(`--role "${role}": expected all, dns or control`)
+  const workers = flags.workers === undefined ? undefined : Number(flags.workers)
+  if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1 && workers <= 64)) throw new Error(`--workers "${flags.workers}": expected a whole number from 1 to 64`)
   return {
     ...config,
     role: role ?? config.role,
+    dns: { ...config.dns, workers: workers ?? config.dns.workers },
     api: { ...config.api, listen: api ?? config.api.listen },
     state: { dir: flags.state === undefined ? config.state.dir : resolve(flags.state) },
     zones,

@@ -7,9 +7,10 @@ import type { SteerdnsConfig } from './config/index.js'
 import { greatCircleKm, openGeoDatabase, watchGeoDatabase } from './geo/index.js'
 import type { GeoDatabase, GeoWatcher } from './geo/index.js'
 import { createAcl, createRrl, parseCookieSecret, randomCookieSecret } from './guard/index.js'
+import { randomBytes } from 'node:crypto'
 import { buildChaosRecords, createQueryHandler, RecentDecisions } from './query/index.js'
 import type { GuardDeps, QueryLogEntry } from './query/index.js'
-import { parseListenAddress, startListeners } from './server/index.js'
+import { formatListenAddress, parseListenAddress, startListeners } from './server/index.js'
 import type { ListenAddress, Listeners } from './server/index.js'
 import { createLogger, createQueryCounters } from './telemetry/index.js'
 import type { Logger, QueryCounters } from './telemetry/index.js'
@@ -18,6 +19,15 @@ import type { LatencyMap, MapReader, SteeringSetup, SteeringState } from './stee
 import { listenApi, openSharedPlane, restoreControlState, startControlPlane } from './services/index.js'
 import type { ControlPlane, StartControlPlaneOptions } from './services/index.js'
 import { createZoneStore } from './zone/index.js'
+import { createFollower } from './services/index.js'
+import { countersToJson } from './cluster/counters-json.js'
+import { createIpcFeed } from './cluster/ipc-feed.js'
+import type { IpcChannel } from './cluster/ipc-feed.js'
+import { isPrimaryMessage } from './cluster/ipc-messages.js'
+import { resolveListenPorts } from './cluster/resolve-ports.js'
+import { createStateSource, observeSteering } from './cluster/state-source.js'
+import { startWorkerPool } from './cluster/worker-pool.js'
+import type { WorkerPool } from './cluster/worker-pool.js'
 import type { ZoneReloadOutcome, ZoneStore } from './zone/index.js'
 
 export interface RunningServer {
@@ -60,7 +70,12 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   // The map comes from the state directory (what served last), else --map or map.file.
   const { setup, geo } = await loadSteering(config, undefined, steeringLog)
   const restore = await restoreControlState({ config, setup, explicitMapFile: opts.mapFile, nowMs, log: logger.child({ module: 'state' }) })
-  const steering = createSteeringState({ setup, map: restore.map, geo, distanceKm: greatCircleKm })
+  const ownSteering = createSteeringState({ setup, map: restore.map, geo, distanceKm: greatCircleKm })
+  // dns.workers > 1: every published change is announced to the worker processes.
+  const workerCount = config.dns.workers
+  const pool: { current?: WorkerPool } = {}
+  const observed = workerCount > 1 ? observeSteering(ownSteering, () => pool.current?.announce(observed?.version() ?? 0)) : undefined
+  const steering = observed?.steering ?? ownSteering
   // Overrides and admin states are published here, before any listener opens.
   const restored = restore.attach(steering)
   if (opts.mapFile) await restored.measurement.importFile(restore.map)
@@ -74,14 +89,42 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     await restored.stateDir.close()
   }
   // Release the state directory (its lock) and the checker: a failed start leaves nothing running.
-  const data = await startDataPlane({ config, steering, setup, geo, logger, steeringLog, opts, withListeners: true, onFailure: closeState })
+  const data = await startDataPlane({ config, steering, setup, geo, logger, steeringLog, opts, withListeners: workerCount <= 1, onFailure: closeState })
+  let listening = data.listening
+  let metricSources = data.metricSources
+  if (observed) {
+    try {
+      const listen = await resolveListenPorts(config.listen.map(parseListenAddress))
+      const workerConfig = workerConfigFor(config, listen.map(formatListenAddress), workerCount)
+      pool.current = await startWorkerPool({
+        count: workerCount,
+        workerConfig: () => workerConfig,
+        source: createStateSource({ restored: () => restored, setup, version: observed.version, mapSerial: observed.mapSerial }),
+        recentDecisions: data.recentDecisions,
+        log: logger.child({ module: 'workers' }),
+      })
+      listening = listen
+      const workers = pool.current
+      metricSources = {
+        ...data.metricSources,
+        queries: workers.counters,
+        tcpConnections: () => workers.tcpConnections(),
+        ...(config.guard.rrl.enabled ? { rrl: () => workers.rrl() ?? { sent: 0, dropped: 0, slipped: 0, accounts: 0 } } : {}),
+        workers: () => workers.workers(),
+      }
+    } catch (err) {
+      await data.close()
+      await closeState()
+      throw err
+    }
+  }
   let control: ControlPlane
   try {
     control = await startControlPlane({
       config,
       restored,
       steering,
-      metricSources: data.metricSources,
+      metricSources,
       ready: data.zonesReady,
       nowMs,
       log: logger,
@@ -89,14 +132,15 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       recentDecisions: data.recentDecisions,
     })
   } catch (err) {
+    await pool.current?.close()
     await data.close()
     await closeState()
     throw err
   }
   return {
-    listening: data.listening,
+    listening,
     zones: data.store,
-    counters: data.counters,
+    counters: pool.current?.counters ?? data.counters,
     logger,
     initialZones: data.outcomes,
     steering,
@@ -105,11 +149,119 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       // SIGHUP re-reads the map file (--map, else map.file) as an import: the operator asked for it.
       const mapFile = opts.mapFile ?? config.map.file
       if (mapFile) await reloadMap(mapFile, setup, restored.measurement, steeringLog)
+      pool.current?.reload()
       return data.store.reload()
     },
     async close() {
+      await pool.current?.close()
       await data.close()
       await control.close()
+    },
+  }
+}
+
+/**
+ * What a DNS worker process serves: this configuration on the resolved
+ * addresses, one shared cookie secret (a random one per process would make
+ * every worker refuse the others' cookies), and the RRL rates divided among
+ * the workers. SO_REUSEPORT spreads a client's queries over the workers by
+ * source port, which resolvers randomise (RFC 5452), so each worker seeing
+ * 1/N of a client's rate is what keeps the configured rate per client.
+ */
+function workerConfigFor(config: SteerdnsConfig, listen: readonly string[], workers: number): SteerdnsConfig {
+  const share = (perSecond: number): number => Math.max(1, Math.ceil(perSecond / workers))
+  const rrl = config.guard.rrl
+  const cookies = config.guard.cookies
+  return {
+    ...config,
+    listen,
+    // A worker never opens the API, the state directory or health checks: the primary does.
+    api: { ...config.api, listen: '' },
+    guard: {
+      ...config.guard,
+      cookies: { ...cookies, secret: cookies.enabled && cookies.secret === '' ? randomBytes(16).toString('hex') : cookies.secret },
+      rrl: {
+        ...rrl,
+        responsesPerSecond: share(rrl.responsesPerSecond),
+        nxdomainsPerSecond: share(rrl.nxdomainsPerSecond),
+        errorsPerSecond: share(rrl.errorsPerSecond),
+        referralsPerSecond: rrl.referralsPerSecond === undefined ? undefined : share(rrl.referralsPerSecond),
+      },
+    },
+  }
+}
+
+/** A running DNS worker process (cluster/worker-main.ts). */
+export interface DnsWorker {
+  close(): Promise<void>
+}
+
+/** Worker reports to the primary this often: its counters and decisions in /metrics and /v1/decisions lag by at most this. */
+const WORKER_REPORT_INTERVAL_MS = 1000
+/** The follower's safety poll of the primary (announcements are the normal path). */
+const WORKER_POLL_INTERVAL_MS = 5000
+
+/**
+ * A DNS worker (dns.workers > 1): follows the primary's published state over
+ * IPC, then answers on the configured addresses with SO_REUSEPORT UDP
+ * sockets. Rejects if the first state does not arrive or an address cannot
+ * be bound; the primary then stops.
+ */
+export async function startDnsWorker(w: { config: SteerdnsConfig; workerId: number; channel: IpcChannel }): Promise<DnsWorker> {
+  const { config } = w
+  const logger = createLogger({ level: config.log.level, identity: config.identity }).child({ worker: w.workerId })
+  const steeringLog = logger.child({ module: 'steering' })
+  const loaded = await loadSteering(config, undefined, steeringLog)
+  const { setup, geo } = loaded
+  const initialMap = loaded.map as LatencyMap
+  const steering = createSteeringState({ setup, map: initialMap, geo, distanceKm: greatCircleKm })
+  const feed = createIpcFeed(w.channel)
+  const follower = createFollower({
+    feed,
+    steering,
+    setup,
+    initialMap,
+    initialSource: 'empty',
+    overloadWatermark: config.health.overloadWatermark,
+    pollIntervalMs: WORKER_POLL_INTERVAL_MS,
+    nowMs: Date.now,
+    log: logger.child({ module: 'follower' }),
+  })
+  await follower.start(async () => true)
+  if (!follower.applied()) {
+    await follower.close()
+    throw new Error('the primary process sent no state')
+  }
+  const data = await startDataPlane({ config, steering, setup, geo, logger, steeringLog, opts: { config }, withListeners: true, reusePort: true, onFailure: () => follower.close() })
+  let cursor = data.recentDecisions.recorded
+  const report = (): void => {
+    const decisions = data.recentDecisions.since(cursor)
+    cursor = data.recentDecisions.recorded
+    w.channel.send({
+      steerdns: 'report',
+      counters: countersToJson(data.counters, { tcpConnections: data.metricSources.tcpConnections?.() ?? 0, ...(data.metricSources.rrl ? { rrl: data.metricSources.rrl() } : {}) }),
+      decisions,
+      mapVersion: follower.currentMap().version,
+      stateVersion: follower.applied()?.version ?? 0,
+    })
+  }
+  const timer = setInterval(report, WORKER_REPORT_INTERVAL_MS)
+  timer.unref()
+  const onMessage = (message: unknown): void => {
+    if (isPrimaryMessage(message) && message.steerdns === 'reload') {
+      data.store.reload().catch((err: unknown) => logger.error({ err }, 'zone reload failed'))
+    }
+  }
+  w.channel.on('message', onMessage)
+  w.channel.send({ steerdns: 'ready', listening: data.listening.map(formatListenAddress) })
+  return {
+    async close() {
+      clearInterval(timer)
+      w.channel.off('message', onMessage)
+      report()
+      await data.close()
+      await follower.close()
+      await feed.close()
     },
   }
 }
@@ -230,6 +382,8 @@ async function startDataPlane(d: {
   steeringLog: Logger
   opts: StartOptions
   withListeners: boolean
+  /** SO_REUSEPORT on the UDP sockets (worker processes share the addresses). */
+  reusePort?: boolean
   onFailure: () => Promise<void>
 }): Promise<DataPlane> {
   const { config, steering, setup, logger, opts } = d
@@ -257,7 +411,7 @@ async function startDataPlane(d: {
   let listeners: Listeners | undefined
   if (d.withListeners) {
     try {
-      listeners = await startListeners(config.listen.map(parseListenAddress), handler, config.guard.tcp, logger.child({ module: 'server' }))
+      listeners = await startListeners(config.listen.map(parseListenAddress), handler, config.guard.tcp, logger.child({ module: 'server' }), { reusePort: d.reusePort === true })
     } catch (err) {
       await d.onFailure()
       throw err

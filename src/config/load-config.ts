@@ -138,11 +138,16 @@ function crossCheck(data: unknown): Omit<ConfigProblem, 'file' | 'line'>[] {
  * redis. Exported for `serve --role`, which is checked the same way.
  */
 export function checkRole(config: unknown): Problem[] {
-  const c = (typeof config === 'object' && config !== null ? config : {}) as { role?: unknown; store?: { kind?: unknown } }
+  const c = (typeof config === 'object' && config !== null ? config : {}) as { role?: unknown; store?: { kind?: unknown }; dns?: { workers?: unknown } }
   const role = c.role ?? 'all'
   const kind = c.store?.kind ?? 'local'
   if ((role === 'dns' || role === 'control') && kind !== 'redis') {
     return [{ path: 'role', message: `role ${role} needs shared state (store.kind: redis); with store.kind ${String(kind)} only role all runs` }]
+  }
+  // Workers follow this process's own state; a Redis node follows the store (run one role dns process per core there).
+  const workers = c.dns?.workers
+  if (typeof workers === 'number' && workers > 1 && kind !== 'local') {
+    return [{ path: 'dns.workers', message: `dns.workers ${workers} needs store.kind local; with store.kind ${String(kind)} run one role dns process per core instead` }]
   }
   return []
 }

@@ -157,6 +157,12 @@ export interface SteerdnsConfig {
     readonly version: string
     /** How often zone files are checked for changes; 0 disables polling (SIGHUP still reloads). */
     readonly zonePollIntervalMs: number
+    /**
+     * DNS worker processes. 1: this process answers DNS. N > 1: this process
+     * runs the control plane and N workers answer on the same addresses
+     * (SO_REUSEPORT for UDP, shared TCP listeners), following its state.
+     */
+    readonly workers: number
   }
   readonly guard: {
     readonly tcp: TcpGuardConfig
@@ -231,6 +237,7 @@ export const configSchema = {
         nsid: { type: 'boolean', default: true },
         version: { type: 'string', maxLength: 255, default: 'steerdns' },
         zonePollIntervalMs: { type: 'integer', minimum: 0, default: 2000 },
+        workers: { type: 'integer', minimum: 1, maximum: 64, default: 1 },
       },
     },
     guard: {

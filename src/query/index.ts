@@ -4,5 +4,5 @@ export type { GuardDeps, QueryHandler, QueryHandlerDeps, QueryLogEntry, Transpor
 export { buildChaosRecords } from './chaos.js'
 export type { ChaosIdentity, ChaosRecords } from './chaos.js'
 export { RecentDecisions } from './recent-decisions.js'
-export type { DecisionRecord } from './recent-decisions.js'
+export type { DecisionRecord, RawDecision } from './recent-decisions.js'
 export { AnswerCache, ANSWER_CACHE_ENTRIES, STEERED_REUSE_MS } from './answer-cache.js'

@@ -34,10 +34,24 @@ export interface DecisionRecord {
   readonly ttlSec: number
 }
 
+/** One decision as recorded (worker processes send these to the primary). */
+export interface RawDecision {
+  readonly atMs: number
+  readonly qname: string
+  readonly qtype: number
+  readonly key: ClientKey
+  readonly rule: string
+  readonly targets: readonly number[]
+  readonly scopePrefixLen: number
+  readonly ttlSec: number
+}
+
 export class RecentDecisions {
   private readonly slots: Slot[]
   private next = 0
   private count = 0
+  /** Decisions recorded since construction: a cursor for since(). */
+  private total = 0
 
   constructor(readonly capacity = 256) {
     this.slots = Array.from({ length: capacity }, () => new Slot())
@@ -55,6 +69,23 @@ export class RecentDecisions {
     slot.ttlSec = ttlSec
     this.next = (this.next + 1) % this.capacity
     if (this.count < this.capacity) this.count++
+    this.total++
+  }
+
+  /** A cursor: decisions recorded so far. */
+  get recorded(): number {
+    return this.total
+  }
+
+  /** Decisions recorded after `cursor`, oldest first (at most `capacity`: older ones were overwritten). */
+  since(cursor: number): RawDecision[] {
+    const n = Math.min(this.total - cursor, this.count)
+    const out: RawDecision[] = []
+    for (let i = n; i >= 1; i--) {
+      const slot = this.slots[(this.next - i + this.capacity) % this.capacity] as Slot
+      if (slot.key) out.push({ atMs: slot.atMs, qname: slot.qname, qtype: slot.qtype, key: slot.key, rule: slot.rule, targets: slot.targets, scopePrefixLen: slot.scopePrefixLen, ttlSec: slot.ttlSec })
+    }
+    return out
   }
 
   /** Newest first, at most `limit`. Target indices are named from `setup`. */

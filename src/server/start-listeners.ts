@@ -10,7 +10,7 @@ import type { ListenAddress } from './listen-address.js'
 import { listenTcp } from './tcp-listener.js'
 import type { TcpLimits, TcpListener } from './tcp-listener.js'
 import { listenUdp } from './udp-listener.js'
-import type { UdpListener } from './udp-socket.js'
+import type { UdpListener, UdpOptions } from './udp-socket.js'
 
 export interface Listeners {
   /** Bound addresses with their real ports, in the order given. */
@@ -27,6 +27,7 @@ export async function startListeners(
   handler: QueryHandler,
   tcpLimits: TcpLimits,
   logger: Logger,
+  udpOptions: UdpOptions = {},
 ): Promise<Listeners> {
   const udp: UdpListener[] = []
   const tcp: TcpListener[] = []
@@ -37,7 +38,7 @@ export async function startListeners(
   try {
     for (const addr of addresses) {
       for (let attempt = 1; ; attempt++) {
-        const u = await listenUdp(addr, handler, logger)
+        const u = await listenUdp(addr, handler, logger, udpOptions)
         try {
           const t = await listenTcp({ ...addr, port: u.port }, handler, tcpLimits, logger)
           udp.push(u)

@@ -44,6 +44,8 @@ export interface RestoredState {
   readonly operator: OperatorService
   readonly measurement: MeasurementService
   readonly health: HealthRuntime
+  /** Overrides, admin states and loads as they stand (expired overrides left out): what worker processes are sent. */
+  operatorSnapshot(): OperatorSnapshot
 }
 
 export interface RestoreOptions {
@@ -140,7 +142,7 @@ export async function restoreControlState(opts: RestoreOptions): Promise<{ map: 
         onImport: (caller, version, entries) => operator.recordMapImport(caller, version, entries),
         onAccepted: (reports, now) => health.onReports(reports, now),
       })
-      return { stateDir, map, mapSource, operator, measurement, health }
+      return { stateDir, map, mapSource, operator, measurement, health, operatorSnapshot: () => operatorState.snapshot(nowMs()) }
     }
     return { map, mapSource, attach, stateDir }
   } catch (err) {

@@ -24,6 +24,8 @@ export interface MetricSources {
     readonly estimators: number
   }
   readonly api?: () => ReadonlyMap<string, number>
+  /** DNS worker processes (dns.workers > 1): per worker, up, restarts and queries received. */
+  readonly workers?: () => readonly { readonly id: number; readonly up: boolean; readonly restarts: number; readonly received: number }[]
   /** Per target: admin state, health status, serving. */
   readonly targets?: () => readonly { readonly id: string; readonly admin: string; readonly health: string; readonly serving: boolean; readonly degraded: boolean }[]
 }
@@ -66,6 +68,25 @@ export function createMetrics(sources: MetricSources): Metrics {
     })
   }
 
+  const workers = sources.workers
+  if (workers) {
+    mirrorCounter('steerdns_dns_worker_queries_total', 'DNS messages a worker process received since it (re)started, by worker (dns.workers > 1; reported every second).', ['worker'], (set) => {
+      for (const w of workers()) set({ worker: String(w.id) }, w.received)
+    })
+    mirrorCounter('steerdns_dns_worker_restarts_total', 'Times a DNS worker process exited and was started again, by worker.', ['worker'], (set) => {
+      for (const w of workers()) set({ worker: String(w.id) }, w.restarts)
+    })
+    new Gauge({
+      name: 'steerdns_dns_worker_up',
+      help: 'Whether a DNS worker process is listening (1) or being restarted (0), by worker.',
+      labelNames: ['worker'],
+      registers: [registry],
+      collect() {
+        this.reset()
+        for (const w of workers()) this.set({ worker: String(w.id) }, w.up ? 1 : 0)
+      },
+    })
+  }
   mirrorCounter('steerdns_dns_queries_total', 'DNS messages received, by transport.', ['transport'], (set) => {
     set({ transport: 'udp' }, q.received.udp)
     set({ transport: 'tcp' }, q.received.tcp)
