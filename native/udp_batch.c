@@ -119,6 +119,12 @@ static void send_answers(udp_socket *s, int count) {
     int n = sendmmsg(s->fd, s->smsg + off, (unsigned int)(m - off), MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
+        /* The send buffer is full: the rest of this batch is dropped (the clients retry), not retried one syscall each. */
+        s->send_errors += m - off;
+        return;
+      }
+      /* This datagram is refused (EPERM, EINVAL for its destination...): skip it, send the others. */
       s->send_errors++;
       off++;
       continue;
@@ -182,7 +188,6 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
 static void on_closed(uv_handle_t *handle) {
   udp_socket *s = (udp_socket *)handle->data;
   napi_env env = s->env;
-  close(s->fd);
   napi_delete_reference(env, s->on_batch);
   for (int i = 0; i < 5; i++) napi_delete_reference(env, s->buffers[i]);
   napi_async_destroy(env, s->async_context);
@@ -344,7 +349,7 @@ static napi_value counters(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   udp_socket *s = socket_of(env, argv[0]);
-  if (!s) {
+  if (!s || s->closing) {
     napi_throw_type_error(env, NULL, "counters: bad handle");
     return NULL;
   }
@@ -374,6 +379,9 @@ static napi_value close_socket(napi_env env, napi_callback_info info) {
   if (s->closing) return NULL;
   s->closing = 1;
   uv_poll_stop(&s->poll);
+  /* Closed now, not in on_closed: the caller may bind the port again as soon as close() returns. A stopped poll handle no longer uses the fd. */
+  close(s->fd);
+  s->fd = -1;
   uv_close((uv_handle_t *)&s->poll, on_closed);
   return NULL;
 }

@@ -25,6 +25,15 @@ import type { QueryLogEntry, Transport } from './handle-query.js'
 /** Entries per generation; two generations are kept (the older one is dropped when the newer fills). */
 export const ANSWER_CACHE_ENTRIES = 50_000
 /**
+ * Answer bytes per generation. Keys are whatever bytes a client sends, so a
+ * flood of distinct queries (random ECS, random options, spoofed sources)
+ * must cost bounded memory: two generations hold at most twice this, plus
+ * about 200 bytes of key and entry per answer.
+ */
+export const ANSWER_CACHE_GENERATION_BYTES = 16 * 1024 * 1024
+/** Larger answers are not stored: they are rare, and each would take a big share of the budget. */
+export const ANSWER_CACHE_MAX_ANSWER_BYTES = 1232
+/**
  * How long a steered answer is reused at most: the lag of changes driven by
  * time alone (an override or admin state expiring, a map entry going stale,
  * the TTL rising again after a change). Events (health, admin, overrides, a
@@ -69,9 +78,19 @@ type Slot = CachedAnswer | typeof PER_CLIENT
 export class AnswerCache {
   #current = new Map<string, Slot>()
   #previous = new Map<string, Slot>()
+  /** Answer bytes stored in the current generation. */
+  #currentBytes = 0
   readonly #scratch = Buffer.allocUnsafe(MAX_KEY_QUERY_BYTES + 1)
 
-  constructor(readonly maxEntries = ANSWER_CACHE_ENTRIES) {}
+  constructor(
+    readonly maxEntries = ANSWER_CACHE_ENTRIES,
+    readonly generationBytes = ANSWER_CACHE_GENERATION_BYTES,
+  ) {}
+
+  /** Whether an answer of this size may be stored at all. */
+  static fits(answerBytes: number): boolean {
+    return answerBytes <= ANSWER_CACHE_MAX_ANSWER_BYTES
+  }
 
   /**
    * The key of a query, or undefined when it cannot be cached (not one
@@ -135,11 +154,14 @@ export class AnswerCache {
   }
 
   #store(key: string, slot: Slot): void {
-    if (this.#current.size >= this.maxEntries) {
+    const bytes = slot === PER_CLIENT ? 0 : slot.bytes.length
+    if (this.#current.size >= this.maxEntries || this.#currentBytes + bytes > this.generationBytes) {
       this.#previous = this.#current
       this.#current = new Map()
+      this.#currentBytes = 0
     }
     this.#current.set(key, slot)
+    this.#currentBytes += bytes
   }
 }
 

@@ -273,9 +273,10 @@ function handle(deps: QueryHandlerDeps, message: Uint8Array, transport: Transpor
   }
   // Only what every client sending these bytes would get: no cookie, no RRL slip, no per-client names.
   const reuse = answered.reuse
-  if (slot && reuse && cookie === undefined && !badCookie && action === RRL_ACTION.SEND) {
+  if (slot && reuse && cookie === undefined && !badCookie && action === RRL_ACTION.SEND && AnswerCache.fits(bytes.length)) {
     const entry: CachedAnswer = {
-      bytes,
+      // An exact-size copy: the encoder's buffer may be a slice of an 8 KiB pool block, which a stored reference would keep alive.
+      bytes: new Uint8Array(bytes),
       nameEnd: slot.nameEnd,
       zones: reuse.zones,
       view: reuse.view,

@@ -115,9 +115,8 @@ export async function listenUdpBatch(addr: ListenAddress, handler: QueryHandler,
       closed = true
       const c = native.counters(handle)
       if (c.sendErrors > 0 || c.receiveErrors > 0) logger.warn(c, 'udp socket closed with send or receive errors')
+      // The fd closes here; libuv frees the poll handle (and the addon its memory) on a later loop turn.
       native.close(handle)
-      // libuv releases the poll handle on the next loop turn; the fd closes there.
-      await new Promise<void>((resolve) => setImmediate(resolve))
     },
   }
 }

@@ -55,6 +55,8 @@ export interface CompileLeaderCounters {
   lastCompileSec: number | undefined
   /** Batches this node folded as leader. */
   batches: number
+  /** Stream entries skipped because they could not be read. */
+  unreadable: number
 }
 
 export interface CompileLeader {
@@ -97,7 +99,7 @@ export function createCompileLeader(deps: CompileLeaderDeps): CompileLeader {
   const ttlMs = config.store.lockTtlMs
   const aggregatorOptions = { targetIds: setup.targets.map((t) => t.id), ...config.measure }
   const targetId = (index: number): string => setup.targets[index]?.id ?? `#${index}`
-  const counters: CompileLeaderCounters = { compiles: 0, lastCompileSec: undefined, batches: 0 }
+  const counters: CompileLeaderCounters = { compiles: 0, lastCompileSec: undefined, batches: 0, unreadable: 0 }
   let leading: Leading | undefined
   /** What a deposed leader folded, kept in case it leads again and reaches further than the checkpoint. */
   let retained: { aggregator: Aggregator; cursor: string } | undefined
@@ -220,15 +222,16 @@ export function createCompileLeader(deps: CompileLeaderDeps): CompileLeader {
       if (leading !== lead) return
       const now = nowMs()
       for (const entry of entries) {
-        let record: ReportBatchRecord
+        let decoded: ReturnType<typeof decodeReports>
         try {
-          record = JSON.parse(entry.json) as ReportBatchRecord
-        } catch {
-          log.warn({ id: entry.id }, 'a measurement batch in the stream is not JSON: skipped')
+          decoded = decodeReports(JSON.parse(entry.json) as ReportBatchRecord, config.map, (id) => setup.targetIndex.get(id))
+        } catch (err) {
+          // Not JSON, or another shape (a newer node's format, a hand edit): skipped, or it would stop every compile for good.
+          log.warn({ id: entry.id, err: (err as Error).message }, 'a measurement batch in the stream is unreadable: skipped')
+          counters.unreadable++
           lead.cursor = entry.id
           continue
         }
-        const decoded = decodeReports(record, config.map, (id) => setup.targetIndex.get(id))
         lead.aggregator.add(decoded.reports)
         lead.health?.onReports(decoded.reports, now)
         lead.cursor = entry.id
@@ -243,6 +246,16 @@ export function createCompileLeader(deps: CompileLeaderDeps): CompileLeader {
     await consume(lead)
     if (!lead.dirty || leading !== lead) return
     lead.dirty = false
+    try {
+      await compileAndPublish(lead)
+    } catch (err) {
+      // Nothing was published: the folded batches still need a map (a store timeout must not wait for new reports).
+      lead.dirty = true
+      throw err
+    }
+  }
+
+  async function compileAndPublish(lead: Leading): Promise<void> {
     const previousVersion = Math.max(lead.publishedMapVersion, await store.readMapVersion())
     log.info({ previousVersion }, 'map compile started')
     const result = await lead.aggregator.compileAsync(nowMs(), { previousVersion })

@@ -120,7 +120,13 @@ export function createMeasurementService(deps: MeasurementServiceDeps): Measurem
       const result = await aggregator.compileAsync(nowMs(), { previousVersion: map.version })
       counters.compiles++
       counters.lastCompileSec = result.stats.durationMs / 1000
-      await persistAndPublish(result.map, 'compiled')
+      try {
+        await persistAndPublish(result.map, 'compiled')
+      } catch (err) {
+        // Not published (a full disk): compile again at the next interval, not only after new reports.
+        dirty = true
+        throw err
+      }
       log.info({ version: result.map.version, ...result.stats }, 'map compiled and published')
       await maybeCheckpoint()
     })
