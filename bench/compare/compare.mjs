@@ -67,6 +67,9 @@ function prepareTree() {
   say(`building steerdns ${commit} (HEAD) in ${tree}`)
   const built = spawnSync(process.execPath, [join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(tree, 'tsconfig.json')], { encoding: 'utf8' })
   if (built.status !== 0) throw new Error(`tsc failed:\n${built.stdout}${built.stderr}`)
+  // The batched UDP addon (native/udp_batch.c): without it steerdns falls back to node:dgram and measures that instead.
+  const native = spawnSync('npx', ['--no-install', 'node-gyp', 'rebuild', '--loglevel=warn'], { cwd: tree, encoding: 'utf8' })
+  if (native.status !== 0) throw new Error(`node-gyp failed:\n${native.stdout}${native.stderr}`)
   return { tree, label: `HEAD ${commit}` }
 }
 

@@ -144,10 +144,10 @@ export function checkRole(config: unknown): Problem[] {
   if ((role === 'dns' || role === 'control') && kind !== 'redis') {
     return [{ path: 'role', message: `role ${role} needs shared state (store.kind: redis); with store.kind ${String(kind)} only role all runs` }]
   }
-  // Workers follow this process's own state; a Redis node follows the store (run one role dns process per core there).
+  // Workers follow this process's own state; a Redis node follows the store (more role dns nodes scale it there).
   const workers = c.dns?.workers
   if (typeof workers === 'number' && workers > 1 && kind !== 'local') {
-    return [{ path: 'dns.workers', message: `dns.workers ${workers} needs store.kind local; with store.kind ${String(kind)} run one role dns process per core instead` }]
+    return [{ path: 'dns.workers', message: `dns.workers ${workers} needs store.kind local; with store.kind ${String(kind)} run more role dns nodes instead` }]
   }
   return []
 }

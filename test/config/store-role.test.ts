@@ -50,3 +50,14 @@ t.test('checkRole (serve --role) applies the same rule to a loaded configuration
   t.same(checkRole({ role: 'dns', store: { kind: 'redis' } }), [])
   t.equal(checkRole({ role: 'dns', store: { kind: 'local' } }).length, 1)
 })
+
+t.test('dns.workers: 1..64, and more than one only with the local store (workers follow this process)', async (t) => {
+  t.equal(parse('identity: n1').dns.workers, 1, 'one process by default')
+  t.equal(parse('dns: { workers: 4 }').dns.workers, 4)
+  const range = t.throws(() => parse('dns: { workers: 0 }')) as ConfigError
+  t.same(range.problems.map((p) => [p.line, p.path]), [[1, 'dns.workers']])
+  const redis = t.throws(() => parse(['store: { kind: redis, url: "redis://127.0.0.1:6379/0", keyPrefix: "s:" }', 'dns:', '  workers: 2'].join('\n'))) as ConfigError
+  t.same(redis.problems.map((p) => [p.line, p.path]), [[3, 'dns.workers']])
+  t.match(redis.problems[0]?.message, /store\.kind local/)
+  t.same(checkRole({ role: 'all', store: { kind: 'local' }, dns: { workers: 2 } }), [], 'serve --workers 2 on a local store')
+})
