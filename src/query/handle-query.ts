@@ -20,7 +20,7 @@ import type { DebugNamesDeps } from './debug-names.js'
 import type { RecentDecisions } from './recent-decisions.js'
 import { answerSteered, keyForQuery } from './steered-answer.js'
 import { AnswerCache, patchAnswer, STEERED_REUSE_MS } from './answer-cache.js'
-import type { CachedAnswer } from './answer-cache.js'
+import type { AnswerFacts, CachedAnswer } from './answer-cache.js'
 
 export type Transport = 'udp' | 'tcp'
 
@@ -274,9 +274,7 @@ function handle(deps: QueryHandlerDeps, message: Uint8Array, transport: Transpor
   // Only what every client sending these bytes would get: no cookie, no RRL slip, no per-client names.
   const reuse = answered.reuse
   if (slot && reuse && cookie === undefined && !badCookie && action === RRL_ACTION.SEND && AnswerCache.fits(bytes.length)) {
-    const entry: CachedAnswer = {
-      // An exact-size copy: the encoder's buffer may be a slice of an 8 KiB pool block, which a stored reference would keep alive.
-      bytes: new Uint8Array(bytes),
+    const facts: AnswerFacts = {
       nameEnd: slot.nameEnd,
       zones: reuse.zones,
       view: reuse.view,
@@ -291,7 +289,8 @@ function handle(deps: QueryHandlerDeps, message: Uint8Array, transport: Transpor
       decision: reuse.decision,
       log: deps.queryLog ? logFields(deps, query, result.rcode, bytes.length, answered) : undefined,
     }
-    slot.cache.set(slot.key, client, entry, reuse.perClient)
+    // The bytes are copied into the cache's arena: the encoder's buffer (a slice of an 8 KiB pool block) is not kept.
+    slot.cache.set(slot.key, client, facts, bytes, reuse.perClient)
   }
   return bytes
 }

@@ -8,7 +8,7 @@ import dnsPacket from 'dns-packet'
 import type { Answer } from 'dns-packet'
 import t from 'tap'
 import { AnswerCache } from '../../src/query/index.js'
-import type { CachedAnswer } from '../../src/query/answer-cache.js'
+import type { AnswerFacts } from '../../src/query/answer-cache.js'
 
 function query(name: string, opts: { id?: number; type?: string; ecs?: string; rd?: boolean } = {}): Buffer {
   const options = opts.ecs ? [{ code: 8, family: 1, sourcePrefixLength: 24, scopePrefixLength: 0, ip: opts.ecs }] : []
@@ -47,11 +47,9 @@ t.test('messages that are not cached: not one question, a pointer in the name, o
   t.equal(cache.keyOf(query('www.example.net').subarray(0, 20), 'udp'), undefined, 'the name runs past the end')
 })
 
-function entry(bytes: number): CachedAnswer {
-  return {
-    bytes: new Uint8Array(bytes),
+const facts: AnswerFacts = {
     nameEnd: 12,
-    zones: {} as CachedAnswer['zones'],
+    zones: {} as AnswerFacts['zones'],
     view: undefined,
     expiresAtMs: Infinity,
     qtype: 1,
@@ -63,26 +61,43 @@ function entry(bytes: number): CachedAnswer {
     rule: undefined,
     decision: undefined,
     log: undefined,
-  }
 }
 
 t.test('memory is bounded by entries and by bytes: at most two generations', async (t) => {
   const byEntries = new AnswerCache(100, 1 << 30)
-  for (let i = 0; i < 10_000; i++) byEntries.set(`k${i}`, '', entry(50), false)
+  for (let i = 0; i < 10_000; i++) byEntries.set(`k${i}`, '', facts, new Uint8Array(50), false)
   t.ok(byEntries.size <= 200, `10,000 distinct keys keep ${byEntries.size} entries (limit 2 × 100)`)
   t.ok(byEntries.get('k9999', ''), 'the newest is kept')
   t.equal(byEntries.get('k0', ''), undefined, 'the oldest is gone')
 
   const byBytes = new AnswerCache(1_000_000, 100_000)
-  for (let i = 0; i < 10_000; i++) byBytes.set(`k${i}`, '', entry(1000), false)
+  for (let i = 0; i < 10_000; i++) byBytes.set(`k${i}`, '', facts, new Uint8Array(1000).fill(i % 251), false)
   t.ok(byBytes.size <= 200, `10,000 answers of 1000 bytes keep ${byBytes.size} (limit 2 × 100,000 bytes)`)
+  const last = byBytes.get('k9999', '')
+  t.ok(last && last.length === 1000 && last.arena.subarray(last.offset, last.offset + 1000).every((v) => v === 9999 % 251), 'the newest answer reads back its own bytes')
   t.notOk(AnswerCache.fits(1233), 'answers over 1232 bytes are not stored')
   t.ok(AnswerCache.fits(1232))
 })
 
 t.test('per-client entries: the same bytes from another address are a miss', async (t) => {
   const cache = new AnswerCache()
-  cache.set('q', '192.0.2.1', entry(60), true)
+  cache.set('q', '192.0.2.1', facts, new Uint8Array(60), true)
   t.ok(cache.get('q', '192.0.2.1'))
   t.equal(cache.get('q', '192.0.2.2'), undefined)
+})
+
+t.test('an answer used again in the older generation moves to the newer one with its own bytes', async (t) => {
+  const cache = new AnswerCache(2, 1 << 20)
+  const bytesOf = (key: string): number[] | undefined => {
+    const e = cache.get(key, '')
+    return e ? [...e.arena.subarray(e.offset, e.offset + e.length)] : undefined
+  }
+  cache.set('a', '', facts, Uint8Array.of(1, 1, 1), false)
+  cache.set('b', '', facts, Uint8Array.of(2, 2), false)
+  cache.set('c', '', facts, Uint8Array.of(3), false) // a and b are now the older generation
+  t.same(bytesOf('a'), [1, 1, 1], 'read from the older generation, and moved')
+  cache.set('d', '', facts, Uint8Array.of(4, 4), false) // c and a become the older generation
+  cache.set('e', '', facts, Uint8Array.of(5), false)
+  t.same(bytesOf('a'), [1, 1, 1], 'still its own bytes after two generation changes')
+  t.equal(cache.get('b', ''), undefined, 'b was not used again: gone')
 })
