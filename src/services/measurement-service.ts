@@ -132,6 +132,25 @@ export function createMeasurementService(deps: MeasurementServiceDeps): Measurem
     })
   }
 
+  /**
+   * After an import: the reports folded so far predate the imported map, so
+   * a restart must not replay them as news and compile over it (an imported
+   * map serves until measurements arrive after it). A checkpoint now puts
+   * them behind the replay point. Skipped (and logged) when appends are in
+   * flight: those few would be replayed.
+   */
+  async function checkpointAfterImport(): Promise<void> {
+    if (appending > 0) {
+      log.warn({ appending }, 'map imported while measurements were being written: a restart before the next checkpoint may compile over the import')
+      return
+    }
+    try {
+      await maybeCheckpoint(true)
+    } catch (err) {
+      log.error({ err }, 'checkpoint after the map import failed: a restart before the next checkpoint may compile over the import')
+    }
+  }
+
   async function maybeCheckpoint(force = false): Promise<void> {
     if (appending > 0) return
     if (!force && sinceCheckpoint < checkpointEveryReports && nowMs() - lastCheckpointMs < checkpointEveryMs) return
@@ -200,6 +219,7 @@ export function createMeasurementService(deps: MeasurementServiceDeps): Measurem
         }
         await persistAndPublish(next, 'imported')
         dirty = false
+        await checkpointAfterImport()
         await deps.onImport(caller, next.version, next.size)
         log.info({ version: next.version, entries: next.size, by: caller.name }, 'map imported')
         return mapService.summary()
@@ -237,6 +257,7 @@ export function createMeasurementService(deps: MeasurementServiceDeps): Measurem
       serialize(async () => {
         await persistAndPublish(next, 'file')
         dirty = false
+        await checkpointAfterImport()
       }),
     start() {
       timer = setInterval(() => {
