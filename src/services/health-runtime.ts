@@ -91,7 +91,8 @@ export function createHealthRuntime(deps: HealthRuntimeDeps): HealthRuntime {
     records: () => records,
     check: (id) => checker?.current().get(id),
     onReports(reports, now) {
-      for (const r of reports) passive.record(r.target, r.ok, now)
+      // Filed under the report's own time: a new compile leader replaying the stream must not count old failures as new.
+      for (const r of reports) passive.record(r.target, r.ok, Math.min(r.atMs, now))
       const flipped = passive.evaluate(now)
       if (flipped.length > 0) {
         for (const t of flipped) log.warn({ target: setup.targets[t]?.id, ...passive.verdictOf(t, now) }, 'passive health changed')

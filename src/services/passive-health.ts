@@ -44,7 +44,7 @@ export class PassiveHealth {
     this.changedAtMs = new Array<number | undefined>(targetCount).fill(undefined)
   }
 
-  /** Counts one report of `target` received at `nowMs`. */
+  /** Counts one report of `target` made at `nowMs` (its own time; reports older than the window count for nothing). */
   record(target: number, ok: boolean, nowMs: number): void {
     const totals = this.totals[target]
     const failures = this.failures[target]
@@ -52,6 +52,8 @@ export class PassiveHealth {
     if (!totals || !failures || !seconds) return
     const second = Math.floor(nowMs / 1000)
     const slot = second % this.windowSec
+    // Older than what the slot holds now: outside the window already (a replayed report).
+    if ((seconds[slot] as number) > second) return
     if (seconds[slot] !== second) {
       seconds[slot] = second
       totals[slot] = 0

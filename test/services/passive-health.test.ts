@@ -29,3 +29,13 @@ t.test('the window slides: old failures stop counting and the target recovers', 
   for (let i = 0; i < 10; i++) p.record(0, true, T0 + 15_000 + i)
   t.same(p.evaluate(T0 + 16_000), [], 'healthy reports keep it healthy')
 })
+
+t.test('reports dated before the window (replayed after a leader change) count for nothing and erase nothing', async (t) => {
+  const p = new PassiveHealth({ failurePct: 50, minReports: 5, windowSec: 10 }, 1)
+  for (let i = 0; i < 6; i++) p.record(0, true, T0 + 20_000 + i)
+  // Six failures from 20 s earlier, filed under their own time after the newer successes.
+  for (let i = 0; i < 6; i++) p.record(0, false, T0 + i)
+  t.same(p.evaluate(T0 + 21_000), [], 'not degraded by old failures')
+  t.equal(p.verdictOf(0, T0 + 21_000).reports, 6, 'the six recent successes still count')
+  t.equal(p.verdictOf(0, T0 + 21_000).failures, 0)
+})
