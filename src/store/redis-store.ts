@@ -275,13 +275,17 @@ class RedisStore implements SharedStore {
     )
   }
 
-  /** Runs a command; connection trouble and timeouts become StoreError UNAVAILABLE. Script errors (bugs) pass through. */
+  /** Runs a command; connection trouble, timeouts and a Redis refusing work for now become StoreError UNAVAILABLE. Script errors (bugs) pass through. */
   private async run<T>(call: () => Promise<T>): Promise<T> {
     if (this.closed) throw new StoreError(StoreErrorCode.UNAVAILABLE, `${this.description}: the store is closed`)
     if (this.command.status !== 'ready') throw new StoreError(StoreErrorCode.UNAVAILABLE, `${this.description} is unreachable (not connected; reconnecting)`)
     try {
       return await call()
     } catch (err) {
+      // A Redis that refuses work for now (out of memory, busy with a script, loading, a read-only replica, failing to persist) is unavailable, not a bug.
+      if (err instanceof ReplyError && /^(OOM|BUSY|LOADING|READONLY|MISCONF|MASTERDOWN|TRYAGAIN|CLUSTERDOWN)\b/.test((err as Error).message)) {
+        throw new StoreError(StoreErrorCode.UNAVAILABLE, `${this.description} refused the command: ${(err as Error).message}`, { cause: err })
+      }
       if (err instanceof ReplyError) throw err
       throw new StoreError(StoreErrorCode.UNAVAILABLE, `${this.description} is unreachable: ${(err as Error).message}`, { cause: err })
     }
