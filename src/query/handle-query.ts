@@ -19,7 +19,8 @@ import { answerDebugName } from './debug-names.js'
 import type { DebugNamesDeps } from './debug-names.js'
 import type { RecentDecisions } from './recent-decisions.js'
 import { answerSteered, keyForQuery } from './steered-answer.js'
-import { AnswerCache, patchAnswer, STEERED_REUSE_MS } from './answer-cache.js'
+import { AnswerCache, patchAnswer } from './answer-cache.js'
+import { createReuseClock } from './steered-reuse.js'
 import type { AnswerFacts, CachedAnswer } from './answer-cache.js'
 
 export type Transport = 'udp' | 'tcp'
@@ -126,6 +127,9 @@ export function createQueryHandler(deps: QueryHandlerDeps): QueryHandler {
     }
   }
 }
+
+/** Until when a steered answer may be reused (memoized per steering snapshot; any handler may share it). */
+const reuseUntil = createReuseClock()
 
 /** fromCache found nothing usable: the pipeline answers. */
 const MISS = Symbol('miss')
@@ -278,7 +282,7 @@ function handle(deps: QueryHandlerDeps, message: Uint8Array, transport: Transpor
       nameEnd: slot.nameEnd,
       zones: reuse.zones,
       view: reuse.view,
-      expiresAtMs: reuse.view ? nowMs + STEERED_REUSE_MS : Infinity,
+      expiresAtMs: reuse.untilMs,
       qtype: query.qtype,
       rcode: result.rcode,
       truncated: bytes.length > 2 && ((bytes[2] as number) & 0x02) !== 0,
@@ -309,6 +313,8 @@ interface Reuse {
   readonly zones: ZoneSet
   /** The steering snapshot a steered answer depends on. */
   readonly view: SteeringView | undefined
+  /** Reusable until (ms): Infinity for static data. */
+  readonly untilMs: number
   /** Steered by the resolver's own address: reusable for that address only. */
   readonly perClient: boolean
   readonly decision?: CachedAnswer['decision']
@@ -339,7 +345,7 @@ function formatAddress(address: Uint8Array): string {
 }
 
 function answer(deps: QueryHandlerDeps, query: Query, client: string, address: Uint8Array | undefined): Answered {
-  if (query.qtype === RRTYPE.AXFR || query.qtype === RRTYPE.IXFR) return { result: refused(), scopePrefixLen: 0, reuse: { zones: deps.zones(), view: undefined, perClient: false } }
+  if (query.qtype === RRTYPE.AXFR || query.qtype === RRTYPE.IXFR) return { result: refused(), scopePrefixLen: 0, reuse: { zones: deps.zones(), view: undefined, untilMs: Infinity, perClient: false } }
   if (query.qclass === RRCLASS.CH) {
     const allowed = !deps.guard || (address !== undefined && deps.guard.chaosAcl.allows(address))
     return { result: allowed ? chaos(deps.chaos, query) : refused(), scopePrefixLen: 0 }
@@ -362,13 +368,14 @@ function answer(deps: QueryHandlerDeps, query: Query, client: string, address: U
     const reuse: Reuse = {
       zones,
       view,
+      untilMs: reuseUntil(view, nowMs),
       perClient: key.source === 'resolver',
       ...(decided ? { decision: { qname: query.qname, key, targets: steered.targets as readonly number[], scopePrefixLen: steered.scopePrefixLen, ttlSec: steered.ttlSec ?? 0 } } : {}),
     }
     if (!steered.useStatic) return { ...steered, reuse }
     return { result: lookup(zones, query.qname, query.qtype, view.setup.services), scopePrefixLen: 0, reuse }
   }
-  return { result: lookup(zones, query.qname, query.qtype, view?.setup.services), scopePrefixLen: 0, reuse: { zones, view: undefined, perClient: false } }
+  return { result: lookup(zones, query.qname, query.qtype, view?.setup.services), scopePrefixLen: 0, reuse: { zones, view: undefined, untilMs: Infinity, perClient: false } }
 }
 
 function chaos(records: ChaosRecords, query: Query): LookupResult {

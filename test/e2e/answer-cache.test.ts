@@ -164,3 +164,25 @@ t.test('queries with a COOKIE option are never answered from the cache', async (
   t.equal(cookieOf(b.p), cookieA.toString('hex'), 'the client cookie echoed again')
   t.equal(counters.answerCache.hits, hitsBefore, 'the same bytes again: no hit, the server cookie is made per query')
 })
+
+t.test('a reused steered answer ends exactly when an override or admin record of its snapshot expires', async (t) => {
+  const ecs = { ip: '198.51.100.0', source: 26 }
+  const mapAnswer = data((await ask(API, 'A', { ecs })).p)
+  const expiresAt = new Date(Date.now() + 1500).toISOString()
+  await server.control.services.overrides.create({ prefix: '198.51.100.0/24', targets: ['lhr-1'], reason: 'expiring pin', expiresAt }, CALLER)
+  t.same(data((await ask(API, 'A', { ecs })).p), ['198.51.100.15'], 'the pin answers')
+  const hitsBefore = counters.answerCache.hits
+  t.same(data((await ask(API, 'A', { ecs, id: 5 })).p), ['198.51.100.15'], 'again, from the cache')
+  t.equal(counters.answerCache.hits, hitsBefore + 1)
+  // No snapshot swap happens at the expiry: only the entry's own bound ends the reuse.
+  await new Promise((r) => setTimeout(r, Date.parse(expiresAt) - Date.now() + 50))
+  t.same(data((await ask(API, 'A', { ecs, id: 6 })).p), mapAnswer, 'right after the expiry, the map answers again')
+
+  const drainUntil = new Date(Date.now() + 1500).toISOString()
+  const drained = mapAnswer[0] === '192.0.2.12' ? 'ord-1' : 'sea-1'
+  await server.control.services.targets.patch(drained, { state: 'drain', reason: 'expiring drain', expiresAt: drainUntil }, CALLER)
+  t.notSame(data((await ask(API, 'A', { ecs, id: 7 })).p), mapAnswer, `${drained} drained: another target`)
+  t.notSame(data((await ask(API, 'A', { ecs, id: 8 })).p), mapAnswer, 'again, from the cache')
+  await new Promise((r) => setTimeout(r, Date.parse(drainUntil) - Date.now() + 50))
+  t.same(data((await ask(API, 'A', { ecs, id: 9 })).p), mapAnswer, `right after the drain expires, ${drained} again`)
+})
