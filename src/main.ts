@@ -60,11 +60,7 @@ export interface StartOptions {
 export async function startServer(opts: StartOptions): Promise<RunningServer> {
   if (opts.config.store.kind === 'redis') return startSharedServer(opts)
   const { config } = opts
-  const logger = createLogger({
-    level: config.log.level,
-    identity: config.identity,
-    ...(opts.logDestination ? { destination: opts.logDestination } : {}),
-  })
+  const logger = serverLogger(opts)
   const steeringLog = logger.child({ module: 'steering' })
   const nowMs = opts.nowMs ?? Date.now
   // The map comes from the state directory (what served last), else --map or map.file.
@@ -274,11 +270,7 @@ export async function startDnsWorker(w: { config: SteerdnsConfig; workerId: numb
 async function startSharedServer(opts: StartOptions): Promise<RunningServer> {
   const { config } = opts
   const role = config.role
-  const logger = createLogger({
-    level: config.log.level,
-    identity: config.identity,
-    ...(opts.logDestination ? { destination: opts.logDestination } : {}),
-  })
+  const logger = serverLogger(opts)
   const steeringLog = logger.child({ module: 'steering' })
   const nowMs = opts.nowMs ?? Date.now
   // The configured map serves until the published state (or the one saved in the state directory) arrives.
@@ -349,6 +341,15 @@ async function startSharedServer(opts: StartOptions): Promise<RunningServer> {
       await control.close()
     },
   }
+}
+
+/** The process's logger: the configured level, the identity on every line, stdout unless a test gave a destination. */
+function serverLogger(opts: StartOptions): Logger {
+  return createLogger({
+    level: opts.config.log.level,
+    identity: opts.config.identity,
+    ...(opts.logDestination ? { destination: opts.logDestination } : {}),
+  })
 }
 
 /** STEERDNS_TEST_COMPILE_DELAY_MS: a pause between compiling and publishing, for tests that kill a node mid-compile. Unset (0) in production. */

@@ -11,7 +11,7 @@
  */
 import { ApiProblem } from '../control/index.js'
 import type { Caller, MapService, MapSummary, MeasurementsService, ProbeService } from '../control/index.js'
-import { createRecipeMaker, MeasureError, reduceClient, validateMeasurementBatch } from '../measure/index.js'
+import { createRecipeMaker, reduceClient } from '../measure/index.js'
 import type { AcceptedReport, Aggregator, AggregatorSnapshot } from '../measure/index.js'
 import type { Journal } from '../state/index.js'
 import { writeFileAtomic } from '../state/index.js'
@@ -19,6 +19,7 @@ import { formatMapJson, fnv1a32, MapError, mapToJson, parseMapJson } from '../st
 import type { LatencyMap, SteeringSetup, SteeringState } from '../steering/index.js'
 import type { Logger } from '../telemetry/index.js'
 import { summarizeMap } from './map-summary.js'
+import { validateBatchForApi } from './measurement-batch.js'
 import { encodeReports } from './report-codec.js'
 import type { ReportBatchRecord } from './report-codec.js'
 
@@ -164,17 +165,7 @@ export function createMeasurementService(deps: MeasurementServiceDeps): Measurem
   const measurements: MeasurementsService = {
     async ingest(body, caller) {
       const at = nowMs()
-      let batch
-      try {
-        batch = validateMeasurementBatch(body, { resolveTarget: (id) => setup.targetIndex.get(id), nowMs: at, maxAgeSec: deps.measure.maxAgeSec, ipv4Prefix: deps.map.ipv4Prefix, ipv6Prefix: deps.map.ipv6Prefix, peerAddress: caller.address })
-      } catch (err) {
-        if (err instanceof MeasureError) {
-          const problems = err.problems.map((p) => ({ field: p.path ? `body.${p.path}` : 'body', message: p.message }))
-          const first = problems[0] ?? { field: 'body', message: err.message }
-          throw new ApiProblem(err.code === 'STEER_ERR_MEASURE_BATCH_TOO_LARGE' ? 413 : 400, first.field, first.message, problems)
-        }
-        throw err
-      }
+      const batch = validateBatchForApi(body, caller, { setup, nowMs: at, measure: deps.measure, map: deps.map })
       counters.rejected += batch.rejected.length
       if (batch.reports.length > 0) {
         appending++

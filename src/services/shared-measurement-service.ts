@@ -10,7 +10,7 @@
  */
 import { ApiProblem } from '../control/index.js'
 import type { MapService, MeasurementsService, ProbeService } from '../control/index.js'
-import { createRecipeMaker, MeasureError, reduceClient, validateMeasurementBatch } from '../measure/index.js'
+import { createRecipeMaker, reduceClient } from '../measure/index.js'
 import type { SharedStore } from '../store/index.js'
 import { StoreError, StoreErrorCode } from '../store/index.js'
 import { fnv1a32, formatMapJson, MapError, mapToJson, parseMapJson } from '../steering/index.js'
@@ -21,6 +21,7 @@ import type { Follower } from './follower.js'
 import { summarizeMap } from './map-summary.js'
 import type { MeasurementCounters } from './measurement-service.js'
 import type { AuditRecord } from './operator-events.js'
+import { validateBatchForApi } from './measurement-batch.js'
 import { encodeReports } from './report-codec.js'
 import { settleWithin, toApiProblem, withStore } from './store-problem.js'
 
@@ -60,17 +61,7 @@ export function createSharedMeasurementService(deps: SharedMeasurementServiceDep
   const measurements: MeasurementsService = {
     async ingest(body, caller) {
       const at = nowMs()
-      let batch
-      try {
-        batch = validateMeasurementBatch(body, { resolveTarget: (id) => setup.targetIndex.get(id), nowMs: at, maxAgeSec: deps.measure.maxAgeSec, ipv4Prefix: deps.map.ipv4Prefix, ipv6Prefix: deps.map.ipv6Prefix, peerAddress: caller.address })
-      } catch (err) {
-        if (err instanceof MeasureError) {
-          const problems = err.problems.map((p) => ({ field: p.path ? `body.${p.path}` : 'body', message: p.message }))
-          const first = problems[0] ?? { field: 'body', message: err.message }
-          throw new ApiProblem(err.code === 'STEER_ERR_MEASURE_BATCH_TOO_LARGE' ? 413 : 400, first.field, first.message, problems)
-        }
-        throw err
-      }
+      const batch = validateBatchForApi(body, caller, { setup, nowMs: at, measure: deps.measure, map: deps.map })
       if (batch.reports.length > 0) {
         const record = encodeReports(batch.reports, targetId)
         await withStore(() => store.appendMeasurements(JSON.stringify(record)))
