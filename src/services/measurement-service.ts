@@ -11,15 +11,15 @@
  */
 import { ApiProblem } from '../control/index.js'
 import type { Caller, MapService, MapSummary, MeasurementsService, ProbeService } from '../control/index.js'
-import { createRecipeMaker, reduceClient } from '../measure/index.js'
 import type { AcceptedReport, Aggregator, AggregatorSnapshot } from '../measure/index.js'
 import type { Journal } from '../state/index.js'
 import { writeFileAtomic } from '../state/index.js'
-import { formatMapJson, fnv1a32, MapError, mapToJson, parseMapJson } from '../steering/index.js'
+import { formatMapJson, MapError, mapToJson, parseMapJson } from '../steering/index.js'
 import type { LatencyMap, SteeringSetup, SteeringState } from '../steering/index.js'
 import type { Logger } from '../telemetry/index.js'
 import { summarizeMap } from './map-summary.js'
 import { validateBatchForApi } from './measurement-batch.js'
+import { createProbeService } from './probe-service.js'
 import { encodeReports } from './report-codec.js'
 import type { ReportBatchRecord } from './report-codec.js'
 
@@ -81,7 +81,6 @@ export function createMeasurementService(deps: MeasurementServiceDeps): Measurem
   const checkpointEveryReports = deps.checkpointEveryReports ?? 200_000
   const checkpointEveryMs = (deps.checkpointEverySec ?? 300) * 1000
   const counters: MeasurementCounters = { accepted: 0, rejected: 0, compiles: 0, lastCompileSec: undefined }
-  const recipes = createRecipeMaker()
   let map = deps.initialMap
   let source: MapSource = deps.initialSource
   /**
@@ -218,24 +217,7 @@ export function createMeasurementService(deps: MeasurementServiceDeps): Measurem
     },
   }
 
-  const probe: ProbeService = {
-    recipe(client) {
-      const prefix = reduceClient(client, deps.map)
-      if (typeof prefix === 'string') throw new ApiProblem(400, 'query.client', prefix)
-      const now = nowMs()
-      const view = steering.current()
-      return recipes({
-        client: prefix,
-        estimates: aggregator.prefixEstimates(prefix, now),
-        targets: setup.targets.map((t, index) => ({ index, id: t.id, site: t.site, ipv4: t.ipv4, ipv6: t.ipv6 })),
-        nowMs: now,
-        // Seeded per client and hour: a probe asking twice gets the same recipe, and exploration moves on.
-        seed: fnv1a32(`${client}|${Math.floor(now / 3_600_000)}`),
-        // Degraded targets are still probed: their measurements are how they recover.
-        eligible: (target: number) => (view.targetStates ? view.targetStates.serving(target, now) || view.targetStates.degradedButUp(target, now) : true),
-      })
-    },
-  }
+  const probe = createProbeService({ setup, steering, map: deps.map, nowMs, estimates: (prefix, now) => aggregator.prefixEstimates(prefix, now) })
 
   return {
     measurements,

@@ -10,10 +10,9 @@
  */
 import { ApiProblem } from '../control/index.js'
 import type { MapService, MeasurementsService, ProbeService } from '../control/index.js'
-import { createRecipeMaker, reduceClient } from '../measure/index.js'
 import type { SharedStore } from '../store/index.js'
 import { StoreError, StoreErrorCode } from '../store/index.js'
-import { fnv1a32, formatMapJson, MapError, mapToJson, parseMapJson } from '../steering/index.js'
+import { formatMapJson, MapError, mapToJson, parseMapJson } from '../steering/index.js'
 import type { LatencyMap, SteeringSetup, SteeringState } from '../steering/index.js'
 import type { Logger } from '../telemetry/index.js'
 import type { CompileLeader } from './compile-leader.js'
@@ -22,6 +21,7 @@ import { summarizeMap } from './map-summary.js'
 import type { MeasurementCounters } from './measurement-service.js'
 import type { AuditRecord } from './operator-events.js'
 import { validateBatchForApi } from './measurement-batch.js'
+import { createProbeService } from './probe-service.js'
 import { encodeReports } from './report-codec.js'
 import { settleWithin, toApiProblem, withStore } from './store-problem.js'
 
@@ -56,7 +56,6 @@ export function createSharedMeasurementService(deps: SharedMeasurementServiceDep
   const { store, setup, steering, follower, nowMs, log } = deps
   const targetId = (index: number): string => setup.targets[index]?.id ?? `#${index}`
   const taken = { accepted: 0, rejected: 0 }
-  const recipes = createRecipeMaker()
 
   const measurements: MeasurementsService = {
     async ingest(body, caller) {
@@ -117,23 +116,8 @@ export function createSharedMeasurementService(deps: SharedMeasurementServiceDep
     },
   }
 
-  const probe: ProbeService = {
-    recipe(client) {
-      const prefix = reduceClient(client, deps.map)
-      if (typeof prefix === 'string') throw new ApiProblem(400, 'query.client', prefix)
-      const now = nowMs()
-      const view = steering.current()
-      return recipes({
-        client: prefix,
-        // Only the compiling node holds estimates; elsewhere the recipe explores.
-        estimates: deps.leader?.estimates(prefix, now),
-        targets: setup.targets.map((t, index) => ({ index, id: t.id, site: t.site, ipv4: t.ipv4, ipv6: t.ipv6 })),
-        nowMs: now,
-        seed: fnv1a32(`${client}|${Math.floor(now / 3_600_000)}`),
-        eligible: (target: number) => (view.targetStates ? view.targetStates.serving(target, now) || view.targetStates.degradedButUp(target, now) : true),
-      })
-    },
-  }
+  // Only the compiling node holds estimates; elsewhere the recipe explores.
+  const probe = createProbeService({ setup, steering, map: deps.map, nowMs, estimates: (prefix, now) => deps.leader?.estimates(prefix, now) })
 
   return {
     measurements,
